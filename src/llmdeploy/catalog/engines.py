@@ -1,0 +1,149 @@
+"""Serving engines: which hardware each runs on, the LMI settings each understands, and how
+those settings become container environment variables.
+
+Sources: deepjavalibrary/djl-serving serving/docs/lmi/deployment_guide/configurations.md
+(naming: `option.x` → `OPTION_X`, server keys → `SERVING_X`, so job_queue_size is
+SERVING_JOB_QUEUE_SIZE), user_guides/vllm_user_guide.md (runtime quantization in vLLM is only
+fp8 and bitsandbytes; AWQ/GPTQ checkpoints are pre-quantized and must not get OPTION_QUANTIZE),
+breaking_changes.md (lmi-dist removed in LMI v15 = 0.33.0), tnx_user_guide.md @0.33.0-dlc
+(Transformers-NeuronX: entry point, static_int8, n_positions). Summarised with sources in
+shared/reference/domain.md §4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmdeploy.catalog import images
+
+if TYPE_CHECKING:
+    from llmdeploy.spec.models import ModelSpec
+
+# SageMaker: an inference component's container takes at most 16 environment variables.
+MAX_ENV_VARS = 16
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    framework: str  # the SageMaker SDK's image table
+    accelerator: str  # "gpu" | "neuron"
+    default_version: str
+    rolling_batches: tuple[str, ...]
+    quantizations: tuple[str, ...]
+    # Quantizations the engine applies while loading (everything else is a pre-quantized
+    # checkpoint the engine detects by itself, so OPTION_QUANTIZE must not be set for it).
+    runtime_quantizations: tuple[str, ...]
+    entrypoint: str | None = None
+    max_len_env: str = "OPTION_MAX_MODEL_LEN"
+
+    @property
+    def versions(self) -> list[str]:
+        return images.versions(self.framework)
+
+    def image_uri(self, version: str, region: str) -> str | None:
+        return images.uri(self.framework, version, region)
+
+
+ENGINES: dict[str, Engine] = {
+    "djl-lmi": Engine(
+        name="djl-lmi",
+        framework="djl-lmi",
+        accelerator="gpu",
+        # Pinned per llmdeploy release, not the SDK's moving "latest": upgrading the SDK must
+        # never change the image of a running model behind the user's back.
+        default_version="0.33.0",
+        rolling_batches=("auto", "vllm", "lmi-dist", "trtllm", "disable"),
+        quantizations=("none", "awq", "gptq", "fp8", "bitsandbytes"),
+        runtime_quantizations=("fp8", "bitsandbytes"),
+    ),
+    "djl-neuronx": Engine(
+        name="djl-neuronx",
+        framework="djl-neuronx",
+        accelerator="neuron",
+        default_version="0.29.0",
+        rolling_batches=("auto", "disable"),
+        quantizations=("none", "static_int8"),
+        runtime_quantizations=("static_int8",),
+        entrypoint="djl_python.transformers_neuronx",
+        max_len_env="OPTION_N_POSITIONS",
+    ),
+}
+
+# LMI 0.33.0 (LMI v15) removed the lmi-dist rolling batch backend.
+LMI_DIST_REMOVED_IN = "0.33.0"
+
+# Bytes per parameter of the weights once loaded (djl-serving instance-type-selection.md:
+# fp16/bf16 2, fp32 4, int8/fp8 1; 4-bit AWQ/GPTQ and bitsandbytes' default NF4 0.5).
+BYTES_PER_PARAMETER = {
+    "awq": 0.5,
+    "gptq": 0.5,
+    "bitsandbytes": 0.5,
+    "fp8": 1.0,
+    "smoothquant": 1.0,
+    "static_int8": 1.0,
+}
+BYTES_PER_DTYPE = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "auto": 2.0, None: 2.0}
+
+# How each typed LMI setting is named in the container's environment.
+SETTING_ENV = {
+    "rollingBatch": "OPTION_ROLLING_BATCH",
+    "maxRollingBatchSize": "OPTION_MAX_ROLLING_BATCH_SIZE",
+    "jobQueueSize": "SERVING_JOB_QUEUE_SIZE",
+    "tensorParallelDegree": "OPTION_TENSOR_PARALLEL_DEGREE",
+    "quantization": "OPTION_QUANTIZE",
+    "dtype": "OPTION_DTYPE",
+}
+
+# Names users might put in extraEnv that would fight a typed setting (the simplified aliases
+# the container translates, too: dockerd-entrypoint-with-cuda-compat.sh).
+ENV_ALIASES = {
+    "TENSOR_PARALLEL_DEGREE": "tensorParallelDegree",
+    "SM_NUM_GPUS": "tensorParallelDegree",
+    "MAX_BATCH_SIZE": "maxRollingBatchSize",
+    "MAX_CONCURRENT_REQUESTS": "jobQueueSize",
+    "HF_MODEL_QUANTIZE": "quantization",
+    "HF_MODEL_ID": "source",
+    "OPTION_MODEL_ID": "source",
+    "OPTION_QUANTIZATION": "quantization",
+    "OPTION_N_POSITIONS": "maxModelLen",
+    "OPTION_MAX_MODEL_LEN": "maxModelLen",
+    "OPTION_ENTRYPOINT": "container.engine",
+    **{env: setting for setting, env in SETTING_ENV.items()},
+}
+
+
+def weight_bytes_per_parameter(quantization: str, dtype: str | None) -> float:
+    return BYTES_PER_PARAMETER.get(quantization, BYTES_PER_DTYPE[dtype])
+
+
+def container_environment(spec: ModelSpec, engine: Engine, devices: int) -> dict[str, str]:
+    """The container's environment for one copy of the model: typed settings, then extraEnv.
+
+    ``devices`` is what one copy sees (the copy's accelerators, or the whole instance for a
+    dedicated endpoint): tensor parallelism defaults to it, because each copy sees only its
+    own devices and LMI's own default differs between images.
+    """
+    lmi = spec.lmi
+    env: dict[str, str] = {}
+    if spec.source.hugging_face_id:
+        env["HF_MODEL_ID"] = spec.source.hugging_face_id
+    # With an S3 source SageMaker places the weights in /opt/ml/model, LMI's default location.
+    if engine.entrypoint:
+        env["OPTION_ENTRYPOINT"] = engine.entrypoint
+    if lmi.rolling_batch:
+        env["OPTION_ROLLING_BATCH"] = lmi.rolling_batch
+    if lmi.max_rolling_batch_size is not None:
+        env["OPTION_MAX_ROLLING_BATCH_SIZE"] = str(lmi.max_rolling_batch_size)
+    if lmi.job_queue_size is not None:
+        env["SERVING_JOB_QUEUE_SIZE"] = str(lmi.job_queue_size)
+    env["OPTION_TENSOR_PARALLEL_DEGREE"] = str(lmi.tensor_parallel_degree or devices)
+    if lmi.quantization in engine.runtime_quantizations:
+        env["OPTION_QUANTIZE"] = lmi.quantization
+    if lmi.max_model_len is not None:
+        env[engine.max_len_env] = str(lmi.max_model_len)
+    if lmi.dtype:
+        env["OPTION_DTYPE"] = lmi.dtype
+    env.update(lmi.extra_env)
+    return env

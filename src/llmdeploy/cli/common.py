@@ -1,0 +1,46 @@
+"""What every command shares: the error boundary and output helpers.
+
+Library imports stay inside the commands so that `llmdeploy --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def boundary(fn: F) -> F:
+    """Expected failures become a message on stderr and exit code 1; bugs still crash
+    (with the traceback) so that they get reported. LLMDEPLOY_DEBUG=1 shows tracebacks always."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from llmdeploy.errors import LlmdeployError
+
+        try:
+            return fn(*args, **kwargs)
+        except LlmdeployError as exc:
+            if os.environ.get("LLMDEPLOY_DEBUG"):
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))

@@ -1,0 +1,86 @@
+"""A model as it will run in one environment: its hardware, engine, image and container env.
+
+Resolution is best effort: where something is unknown (an endpoint that does not exist, an
+instance type the catalog lacks) the field is None and `rules` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llmdeploy.catalog import engines, instances
+from llmdeploy.catalog.engines import Engine
+from llmdeploy.catalog.instances import InstanceType
+from llmdeploy.plan.capacity import Demand
+from llmdeploy.spec.loader import EnvironmentDoc
+from llmdeploy.spec.models import Endpoint, Model
+from llmdeploy.spec.source import SourceMap
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: Model  # with the environment's overrides merged in
+    source: SourceMap
+    endpoint: Endpoint | None  # the shared endpoint, None when dedicated or unknown
+    instance: InstanceType | None
+    engine: Engine
+    version: str | None  # None when only an explicit image is given
+    image: str | None
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dedicated(self) -> bool:
+        return self.spec.spec.dedicated is not None
+
+    @property
+    def devices_per_copy(self) -> int | None:
+        """Accelerator devices one copy sees: its reservation, or the whole dedicated instance."""
+        return _devices_per_copy(self.spec, self.instance)
+
+    @property
+    def demand(self) -> Demand | None:
+        res = self.spec.spec.resources
+        if res is None:
+            return None
+        return Demand(res.accelerators, res.memory_mib, res.cpu_cores or 0.0)
+
+
+@dataclass(frozen=True)
+class ResolvedEnvironment:
+    doc: EnvironmentDoc
+    models: tuple[ResolvedModel, ...]
+
+    @property
+    def name(self) -> str:
+        return self.doc.spec.name
+
+    def models_on(self, endpoint: str) -> list[ResolvedModel]:
+        return [m for m in self.models if m.endpoint is not None and m.endpoint.name == endpoint]
+
+
+def resolve_model(env: EnvironmentDoc, model: Model, source: SourceMap) -> ResolvedModel:
+    spec = model.spec
+    endpoint = env.spec.endpoint(spec.endpoint) if spec.endpoint and not spec.dedicated else None
+    if spec.dedicated is not None:
+        instance = instances.get(spec.dedicated.instance_type)
+    else:
+        instance = instances.get(endpoint.instance_type) if endpoint else None
+    engine = engines.ENGINES[spec.container.engine]
+    version = spec.container.version or (None if spec.container.image else engine.default_version)
+    image = spec.container.image or (
+        engine.image_uri(version, env.spec.spec.region) if version else None
+    )
+    devices = _devices_per_copy(model, instance) or 1
+    environment = engines.container_environment(spec, engine, devices)
+    return ResolvedModel(model, source, endpoint, instance, engine, version, image, environment)
+
+
+def _devices_per_copy(model: Model, instance: InstanceType | None) -> int | None:
+    res = model.spec.resources
+    if res is not None:
+        return res.accelerators
+    return instance.devices if instance else None

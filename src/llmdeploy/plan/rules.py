@@ -1,0 +1,710 @@
+"""The rules the compiler enforces (DESIGN.md, "Rules the compiler must enforce").
+
+Each rule is a function registered under an id, checks one thing about an environment or a
+model resolved in it, and yields diagnostics that name the field, the bad value and the fix.
+`llmdeploy validate --rules` lists them; the tests show each one's message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from llmdeploy.catalog import engines, images, instances, prices
+from llmdeploy.catalog.engines import MAX_ENV_VARS
+from llmdeploy.errors import Diagnostic
+from llmdeploy.plan import capacity
+from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
+from llmdeploy.spec.diagnose import suggest
+from llmdeploy.spec.loader import EnvironmentDoc
+
+# vLLM keeps 10% of each device's memory for itself (gpu_memory_utilization defaults to 0.9):
+# weights must fit in the rest, or nothing is left for the KV cache.
+USABLE_MEMORY_FRACTION = 0.9
+NAME_LIMIT = 63  # SageMaker endpoint and inference component names
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    scope: str  # "environment" | "model" | "endpoint"
+    summary: str
+    check: Callable[..., Iterator[Diagnostic]]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, scope: str, summary: str):
+    def register(fn: Callable[..., Iterator[Diagnostic]]):
+        RULES[id] = Rule(id, scope, summary, fn)
+        return fn
+
+    return register
+
+
+def run(env: ResolvedEnvironment, known_environments: list[str]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for r in RULES.values():
+        if r.scope == "environment":
+            out.extend(r.check(env.doc))
+        elif r.scope == "endpoint":
+            out.extend(r.check(env))
+        else:
+            for model in env.models:
+                out.extend(
+                    d if d.environment else _in_env(d, env.name)
+                    for d in r.check(model, env, known_environments)
+                )
+    return out
+
+
+def _in_env(d: Diagnostic, env: str) -> Diagnostic:
+    return Diagnostic(**{**d.__dict__, "environment": env})
+
+
+def _fmt_gib(mib: float) -> str:
+    return f"{mib / 1024:.1f} GiB"
+
+
+# --- environment ------------------------------------------------------------------------------
+
+
+@rule("endpoint-names-unique", "environment", "Endpoint names are unique in an environment.")
+def _endpoint_names_unique(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        if ep.name in seen:
+            yield doc.source.diagnostic(
+                ("spec", "endpoints", i, "name"),
+                f"endpoint '{ep.name}' is defined twice",
+                value=ep.name,
+                fix="give each endpoint its own name",
+            )
+        seen.add(ep.name)
+
+
+@rule("instance-type-known", "environment", "Endpoint instance types are in the catalog.")
+def _endpoint_instance_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        if instances.get(ep.instance_type) is None:
+            yield _unknown_instance(
+                doc.source, ("spec", "endpoints", i, "instanceType"), ep.instance_type
+            )
+
+
+def _unknown_instance(source, path, name: str) -> Diagnostic:
+    return source.diagnostic(
+        path,
+        "is not an instance type llmdeploy knows",
+        value=name,
+        fix=suggest(name, instances.names(), "known types"),
+    )
+
+
+@rule("instances-ordered", "environment", "Endpoint instances: min ≤ initial ≤ max.")
+def _instances_ordered(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        yield from _ordered(
+            doc.source, ("spec", "endpoints", i, "instances"), ep.instances, "instances"
+        )
+
+
+def _ordered(source, path, counts, what: str) -> Iterator[Diagnostic]:
+    if counts.min > counts.initial:
+        yield source.diagnostic(
+            (*path, "min"),
+            f"{what}.min is above {what}.initial ({counts.initial})",
+            value=counts.min,
+            fix=f"keep min ≤ initial ≤ max, e.g. min: {counts.initial}",
+        )
+    if counts.initial > counts.max:
+        yield source.diagnostic(
+            (*path, "initial"),
+            f"{what}.initial is above {what}.max ({counts.max})",
+            value=counts.initial,
+            fix=f"keep min ≤ initial ≤ max, e.g. max: {counts.initial}",
+        )
+
+
+@rule(
+    "volume-only-without-nvme",
+    "environment",
+    "volumeSizeGB (and KMS on the endpoint config) only where instances have no local NVMe.",
+)
+def _volume_without_nvme(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        inst = instances.get(ep.instance_type)
+        if inst and inst.local_nvme and ep.volume_size_gb is not None:
+            yield doc.source.diagnostic(
+                ("spec", "endpoints", i, "volumeSizeGB"),
+                f"{ep.instance_type} has local NVMe storage; SageMaker refuses VolumeSizeInGB "
+                "(and KmsKeyId) for it: the storage is encrypted by the instance's hardware",
+                value=ep.volume_size_gb,
+                fix="remove volumeSizeGB from this endpoint",
+            )
+
+
+@rule(
+    "endpoint-name-length",
+    "environment",
+    "<stackPrefix>-<endpoint> fits SageMaker's 63 characters.",
+)
+def _endpoint_name_length(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    prefix = doc.spec.stack_prefix
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        full = f"{prefix}-{ep.name}"
+        if len(full) > NAME_LIMIT:
+            yield doc.source.diagnostic(
+                ("spec", "endpoints", i, "name"),
+                f"the endpoint's SageMaker name '{full}' is {len(full)} characters; the limit "
+                f"is {NAME_LIMIT}",
+                value=ep.name,
+                fix=f"shorten the name to {NAME_LIMIT - len(prefix) - 1} characters or fewer, "
+                "or set a shorter spec.stackPrefix",
+            )
+
+
+@rule("pricing-known-types", "environment", "spec.pricing names known instance types.")
+def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    for name in doc.spec.spec.pricing:
+        if instances.get(name) is None:
+            d = _unknown_instance(doc.source, ("spec", "pricing", name), name)
+            yield Diagnostic(
+                **{
+                    **d.__dict__,
+                    "severity": "warning",
+                    "message": "prices an instance type llmdeploy does not know",
+                }
+            )
+
+
+# --- model ------------------------------------------------------------------------------------
+
+
+@rule("placement-exactly-one", "model", "A model has either `endpoint` or `dedicated`.")
+def _placement(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]) -> Iterator[Diagnostic]:
+    spec = m.spec.spec
+    if spec.endpoint and spec.dedicated:
+        yield m.source.diagnostic(
+            ("spec", "dedicated"),
+            "a model lives on a shared endpoint or a dedicated one, not both",
+            key=True,
+            fix="remove `dedicated` (or `endpoint`)",
+        )
+    elif not spec.endpoint and not spec.dedicated:
+        yield m.source.diagnostic(
+            ("spec", "endpoint"),
+            "the model has no place to run",
+            key=True,
+            fix="set spec.endpoint to a shared endpoint of the environment, or spec.dedicated",
+        )
+
+
+@rule("endpoint-exists", "model", "A model's endpoint exists in the environment.")
+def _endpoint_exists(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.spec.spec
+    if spec.endpoint and not spec.dedicated and m.endpoint is None:
+        names = [e.name for e in env.doc.spec.spec.endpoints]
+        yield m.source.diagnostic(
+            ("spec", "endpoint"),
+            f"environment '{env.name}' has no endpoint '{spec.endpoint}'",
+            value=spec.endpoint,
+            fix=suggest(spec.endpoint, names, "its endpoints"),
+        )
+
+
+@rule("dedicated-instance-known", "model", "A dedicated endpoint's instance type is known.")
+def _dedicated_known(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    ded = m.spec.spec.dedicated
+    if ded is not None:
+        if instances.get(ded.instance_type) is None:
+            yield _unknown_instance(
+                m.source, ("spec", "dedicated", "instanceType"), ded.instance_type
+            )
+        yield from _ordered(
+            m.source, ("spec", "dedicated", "instances"), ded.instances, "instances"
+        )
+
+
+@rule(
+    "shared-needs-resources-and-copies",
+    "model",
+    "A model on a shared endpoint states its resources and copies.",
+)
+def _shared_needs(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.spec.spec
+    if spec.dedicated is None and spec.endpoint:
+        for key, example in (
+            ("resources", "{accelerators: 1, memoryMiB: 32768}"),
+            ("copies", "{min: 1, initial: 1, max: 2}"),
+        ):
+            if getattr(spec, key) is None:
+                yield m.source.diagnostic(
+                    ("spec", key),
+                    f"a model on a shared endpoint needs spec.{key}",
+                    key=True,
+                    fix=f"add `{key}: {example}` (what one copy reserves / how many copies)",
+                )
+
+
+@rule(
+    "copies-ordered",
+    "model",
+    "copies: min ≤ initial ≤ max, initial ≥ 1 (an IC cannot start with 0 copies).",
+)
+def _copies_ordered(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    copies = m.spec.spec.copies
+    if copies is not None:
+        yield from _ordered(m.source, ("spec", "copies"), copies, "copies")
+
+
+@rule(
+    "scale-to-zero-needs-autoscaling",
+    "model",
+    "copies.min 0, or max above min, needs autoscaling to ever change the count.",
+)
+def _zero_needs_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.spec.spec
+    copies = spec.copies
+    if copies is None or spec.autoscaling is not None:
+        return
+    if copies.min == 0:
+        yield m.source.diagnostic(
+            ("spec", "copies", "min"),
+            "scale to zero needs autoscaling: without it the copies never go to 0 nor wake up",
+            value=0,
+            fix="add `autoscaling: {metric: concurrent-requests-per-copy, target: 4}`",
+        )
+    elif copies.max > copies.initial:
+        d = m.source.diagnostic(
+            ("spec", "copies", "max"),
+            "without autoscaling the model stays at copies.initial and never reaches max",
+            value=copies.max,
+            fix="add `autoscaling:` or set max equal to initial",
+        )
+        yield Diagnostic(**{**d.__dict__, "severity": "warning"})
+
+
+@rule(
+    "scale-to-zero-endpoint-min",
+    "model",
+    "A scale-to-zero model saves money only if its endpoint can release instances.",
+)
+def _zero_endpoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    copies = m.spec.spec.copies
+    if copies is None or copies.min != 0 or m.endpoint is None:
+        return
+    if m.endpoint.instances.min > 0 and all(
+        (o.spec.spec.copies and o.spec.spec.copies.min == 0) for o in env.models_on(m.endpoint.name)
+    ):
+        d = m.source.diagnostic(
+            ("spec", "copies", "min"),
+            f"every model on endpoint '{m.endpoint.name}' can scale to zero, but the endpoint "
+            f"keeps instances.min: {m.endpoint.instances.min} instances running",
+            value=0,
+            fix=f"set instances.min: 0 on endpoint '{m.endpoint.name}' to stop paying "
+            "for idle instances",
+        )
+        yield Diagnostic(**{**d.__dict__, "severity": "warning"})
+
+
+@rule(
+    "tp-matches-accelerators",
+    "model",
+    "tensorParallelDegree equals resources.accelerators (each copy sees only its own devices).",
+)
+def _tp_matches(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.spec.spec
+    tp = spec.lmi.tensor_parallel_degree
+    if tp is None:
+        return
+    if spec.resources is not None:
+        if tp != spec.resources.accelerators:
+            word = m.instance.device_word if m.instance else "devices"
+            yield m.source.diagnostic(
+                ("spec", "lmi", "tensorParallelDegree"),
+                f"must equal spec.resources.accelerators ({spec.resources.accelerators}): each "
+                f"copy sees only its own {spec.resources.accelerators} {word}",
+                value=tp,
+                fix=f"set tensorParallelDegree: {spec.resources.accelerators}, or "
+                f"resources.accelerators: {tp}",
+            )
+    elif m.instance is not None and tp > m.instance.devices:
+        yield m.source.diagnostic(
+            ("spec", "lmi", "tensorParallelDegree"),
+            f"{m.instance.name} has only {m.instance.devices} {m.instance.device_word}",
+            value=tp,
+            fix=f"set tensorParallelDegree to at most {m.instance.devices}",
+        )
+
+
+@rule(
+    "copy-fits-instance",
+    "model",
+    "One copy's accelerators, memory and CPU cores fit on one instance.",
+)
+def _copy_fits(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    res, inst = m.spec.spec.resources, m.instance
+    if res is None or inst is None:
+        return
+    if res.accelerators > inst.devices:
+        yield m.source.diagnostic(
+            ("spec", "resources", "accelerators"),
+            f"{inst.name} has {inst.devices} {inst.device_word}; one copy cannot span instances",
+            value=res.accelerators,
+            fix=f"use at most {inst.devices}, or an endpoint with larger instances",
+        )
+    if res.memory_mib > inst.memory_mib:
+        yield m.source.diagnostic(
+            ("spec", "resources", "memoryMiB"),
+            f"{inst.name} has {inst.memory_mib} MiB of host memory",
+            value=res.memory_mib,
+            fix=f"reserve at most {inst.memory_mib} MiB per copy",
+        )
+    if res.cpu_cores is not None and res.cpu_cores > inst.vcpus:
+        yield m.source.diagnostic(
+            ("spec", "resources", "cpuCores"),
+            f"{inst.name} has {inst.vcpus} vCPUs",
+            value=res.cpu_cores,
+            fix=f"reserve at most {inst.vcpus} cores per copy",
+        )
+
+
+@rule(
+    "engine-matches-hardware",
+    "model",
+    "djl-lmi runs on GPU instances, djl-neuronx on Inferentia2/Trainium.",
+)
+def _engine_hardware(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    inst = m.instance
+    if inst is not None and inst.kind != m.engine.accelerator:
+        other = next(e for e in engines.ENGINES.values() if e.accelerator == inst.kind)
+        yield m.source.diagnostic(
+            ("spec", "container", "engine"),
+            f"{m.engine.name} needs {m.engine.accelerator.upper()} instances; "
+            f"{inst.name} has {inst.accelerator}",
+            value=m.engine.name,
+            fix=f"use engine: {other.name} on {inst.name}, or move the model to "
+            f"{'a GPU' if m.engine.accelerator == 'gpu' else 'an inf2/trn1'} endpoint",
+        )
+
+
+@rule(
+    "quantization-supported",
+    "model",
+    "Quantization is one the engine knows and the hardware computes (FP8: Ada/Hopper only).",
+)
+def _quantization(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    q = m.spec.spec.lmi.quantization
+    path = ("spec", "lmi", "quantization")
+    allowed = m.engine.quantizations
+    if m.spec.spec.lmi.rolling_batch == "trtllm":
+        allowed = ("none", "awq", "fp8", "smoothquant")
+    if q not in allowed:
+        yield m.source.diagnostic(
+            path,
+            f"{m.engine.name} does not support quantization '{q}'",
+            value=q,
+            fix=f"use one of: {', '.join(allowed)}",
+        )
+    elif q == "fp8" and m.instance is not None and not m.instance.supports_fp8:
+        yield m.source.diagnostic(
+            path,
+            f"FP8 compute needs Ada or Hopper GPUs; {m.instance.name} has "
+            f"{m.instance.accelerator} ({m.instance.architecture})",
+            value=q,
+            fix="use awq or gptq (pre-quantized checkpoints), or a g6/g6e/p5/p5e/p5en endpoint",
+        )
+
+
+@rule("dtype-supported", "model", "dtype is one the hardware computes (bf16: Ampere or newer).")
+def _dtype(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    dtype = m.spec.spec.lmi.dtype
+    if dtype == "bf16" and m.instance is not None and not m.instance.supports_bf16:
+        yield m.source.diagnostic(
+            ("spec", "lmi", "dtype"),
+            f"{m.instance.accelerator} does not compute bf16",
+            value=dtype,
+            fix="use dtype: fp16",
+        )
+
+
+@rule(
+    "rolling-batch-supported",
+    "model",
+    "rollingBatch is one the engine and image version offer (lmi-dist is gone from 0.33.0).",
+)
+def _rolling_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    rb = m.spec.spec.lmi.rolling_batch
+    path = ("spec", "lmi", "rollingBatch")
+    if rb is None:
+        return
+    if rb not in m.engine.rolling_batches:
+        yield m.source.diagnostic(
+            path,
+            f"{m.engine.name} has no rolling batch backend '{rb}'",
+            value=rb,
+            fix=f"use one of: {', '.join(m.engine.rolling_batches)}",
+        )
+    elif (
+        rb == "lmi-dist"
+        and m.version
+        and images.version_key(m.version) >= images.version_key(engines.LMI_DIST_REMOVED_IN)
+    ):
+        yield m.source.diagnostic(
+            path,
+            f"lmi-dist was removed in LMI {engines.LMI_DIST_REMOVED_IN}; this model uses "
+            f"{m.version}",
+            value=rb,
+            fix="use rollingBatch: vllm",
+        )
+    elif rb == "trtllm" and not m.spec.spec.container.image:
+        yield m.source.diagnostic(
+            path,
+            "trtllm runs in the TensorRT-LLM image, not djl-lmi's vLLM image",
+            value=rb,
+            fix="set container.image to a djl-inference ...-tensorrtllm... image, or use vllm",
+        )
+
+
+@rule(
+    "image-available",
+    "model",
+    "The engine version exists and has an image in the environment's region.",
+)
+def _image(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    c = m.spec.spec.container
+    if c.image or m.version is None:
+        return
+    versions = m.engine.versions
+    region = env.doc.spec.spec.region
+    if m.version not in versions:
+        yield m.source.diagnostic(
+            ("spec", "container", "version"),
+            f"{m.engine.name} has no version {m.version} in the SageMaker SDK's image table",
+            value=m.version,
+            fix=suggest(m.version, versions, "known versions"),
+        )
+    elif m.image is None:
+        regions = images.regions(m.engine.framework, m.version)
+        yield m.source.diagnostic(
+            ("spec", "container", "version"),
+            f"no {m.engine.name} {m.version} image is published in {region}",
+            value=m.version,
+            fix=f"pick a region with one ({', '.join(regions[:6])}...) or set "
+            "container.image to an image copied into your account",
+        )
+
+
+@rule(
+    "weights-fit",
+    "model",
+    "The weights (sizeBillions × bytes per parameter) fit in one copy's accelerator memory.",
+)
+def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    size = m.spec.spec.size_billions
+    devices = m.devices_per_copy
+    if size is None or m.instance is None or devices is None:
+        return
+    lmi = m.spec.spec.lmi
+    bpp = engines.weight_bytes_per_parameter(lmi.quantization, lmi.dtype)
+    weights_mib = size * 1e9 * bpp / 2**20
+    usable_mib = devices * m.instance.memory_mib_per_device * USABLE_MEMORY_FRACTION
+    if weights_mib > usable_mib:
+        per_device = m.instance.memory_mib_per_device * USABLE_MEMORY_FRACTION
+        need = int(-(-weights_mib // per_device))
+        yield m.source.diagnostic(
+            ("spec", "sizeBillions"),
+            f"weights take {_fmt_gib(weights_mib)} ({size:g}B parameters × {bpp:g} bytes, "
+            f"quantization {lmi.quantization}) but {devices} × {m.instance.accelerator} give "
+            f"{_fmt_gib(usable_mib)} usable ({USABLE_MEMORY_FRACTION:.0%}), with nothing left "
+            "for the KV cache",
+            value=size,
+            fix=(
+                f"use at least {need} {m.instance.device_word} per copy (resources.accelerators "
+                "and tensorParallelDegree)"
+                if need <= m.instance.devices
+                else "use an instance type with more accelerator memory"
+            )
+            + ", or a quantized checkpoint (awq, gptq, fp8)",
+        )
+
+
+@rule("env-vars-limit", "model", f"At most {MAX_ENV_VARS} container environment variables.")
+def _env_limit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    count = len(m.environment)
+    if count > MAX_ENV_VARS:
+        typed = count - len(m.spec.spec.lmi.extra_env)
+        yield m.source.diagnostic(
+            ("spec", "lmi", "extraEnv"),
+            f"the container would get {count} environment variables ({typed} from the LMI "
+            f"settings, {len(m.spec.spec.lmi.extra_env)} from extraEnv); SageMaker allows "
+            f"{MAX_ENV_VARS} per inference component",
+            key=True,
+            fix=f"remove {count - MAX_ENV_VARS} extraEnv entries (defaults need none)",
+        )
+
+
+@rule("extra-env-no-shadowing", "model", "extraEnv does not set what a typed LMI setting owns.")
+def _no_shadow(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    for key in m.spec.spec.lmi.extra_env:
+        owner = engines.ENV_ALIASES.get(key.upper())
+        if owner:
+            yield m.source.diagnostic(
+                ("spec", "lmi", "extraEnv", key),
+                f"{key} is set by llmdeploy from {owner}; two sources would disagree",
+                key=True,
+                fix=f"remove {key} from extraEnv and set {owner} instead",
+            )
+
+
+_SECRET_VALUE = re.compile(
+    r"^(hf_[A-Za-z0-9]{20,}|(AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|"
+    r"sk-[A-Za-z0-9_\-]{20,}|xox[baprs]-[A-Za-z0-9\-]{10,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\..*)$"
+)
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)", re.I)
+_SECRET_REF = re.compile(r"^arn:aws[a-z\-]*:(secretsmanager|ssm):")
+
+
+@rule(
+    "no-secrets",
+    "model",
+    "No token-looking values in extraEnv (reference a Secrets Manager ARN instead).",
+)
+def _no_secrets(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    for key, value in m.spec.spec.lmi.extra_env.items():
+        if _SECRET_REF.match(value):
+            continue
+        if _SECRET_VALUE.match(value) or (_SECRET_NAME.search(key) and len(value) >= 8):
+            # Never echo the value back: it would land in CI logs.
+            yield m.source.diagnostic(
+                ("spec", "lmi", "extraEnv", key),
+                f"{key} looks like a plaintext secret; specs are committed and logged",
+                value="<redacted>",
+                fix="store it in AWS Secrets Manager and give its ARN "
+                "(arn:aws:secretsmanager:...); rotate the exposed secret",
+            )
+
+
+@rule(
+    "hugging-face-needs-network",
+    "model",
+    "A huggingFaceId source needs networkIsolation: false (the container downloads it).",
+)
+def _hf_network(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    if m.spec.spec.source.hugging_face_id and env.doc.spec.spec.security.network_isolation:
+        yield m.source.diagnostic(
+            ("spec", "source", "huggingFaceId"),
+            f"environment '{env.name}' isolates containers from the network, so the model "
+            "cannot be downloaded from the Hugging Face Hub",
+            value=m.spec.spec.source.hugging_face_id,
+            fix="copy the weights to S3 and use source.s3Uri (recommended), or set "
+            "spec.security.networkIsolation: false in the environment",
+        )
+
+
+@rule("source-exactly-one", "model", "source has exactly one of s3Uri, huggingFaceId.")
+def _source_one(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    src = m.spec.spec.source
+    if bool(src.s3_uri) == bool(src.hugging_face_id):
+        yield m.source.diagnostic(
+            ("spec", "source"),
+            "give exactly one of s3Uri and huggingFaceId"
+            if src.s3_uri
+            else "the model has no weights source",
+            key=True,
+            fix="set source.s3Uri: s3://<bucket>/<prefix>/ (or huggingFaceId)",
+        )
+
+
+@rule("model-name-length", "model", "<stackPrefix>-<model> fits SageMaker's 63 characters.")
+def _model_name_length(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    full = f"{env.doc.spec.stack_prefix}-{m.name}"
+    if len(full) > NAME_LIMIT:
+        yield m.source.diagnostic(
+            ("metadata", "name"),
+            f"the inference component name '{full}' is {len(full)} characters; the limit is "
+            f"{NAME_LIMIT}",
+            value=m.name,
+            fix=f"shorten the name to {NAME_LIMIT - len(env.doc.spec.stack_prefix) - 1} "
+            "characters or fewer",
+        )
+
+
+@rule(
+    "overrides-name-environments", "model", "spec.environments only names environments that exist."
+)
+def _override_envs(m: ResolvedModel, env: ResolvedEnvironment, known: list[str]):
+    for name in m.spec.spec.environments:
+        if name not in known:
+            d = m.source.diagnostic(
+                ("spec", "environments", name),
+                f"there is no environment '{name}'; these overrides would never apply",
+                key=True,
+                fix=suggest(name, known, "environments"),
+            )
+            yield Diagnostic(**{**d.__dict__, "environment": None})
+
+
+@rule("batch-within-queue", "model", "jobQueueSize is at least maxRollingBatchSize.")
+def _batch_queue(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    lmi = m.spec.spec.lmi
+    if (
+        lmi.job_queue_size is not None
+        and lmi.max_rolling_batch_size is not None
+        and lmi.job_queue_size < lmi.max_rolling_batch_size
+    ):
+        d = m.source.diagnostic(
+            ("spec", "lmi", "jobQueueSize"),
+            f"the queue ({lmi.job_queue_size}) is smaller than one batch "
+            f"({lmi.max_rolling_batch_size}): the batch can never fill",
+            value=lmi.job_queue_size,
+            fix=f"set jobQueueSize to at least {lmi.max_rolling_batch_size}",
+        )
+        yield Diagnostic(**{**d.__dict__, "severity": "warning"})
+
+
+# --- endpoint capacity ------------------------------------------------------------------------
+
+
+@rule(
+    "endpoint-capacity",
+    "endpoint",
+    "instances.max of an endpoint holds every model's minimum copies (and, a warning, "
+    "initial copies).",
+)
+def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
+    for i, ep in enumerate(env.doc.spec.spec.endpoints):
+        inst = instances.get(ep.instance_type)
+        models = [m for m in env.models_on(ep.name) if m.demand and m.spec.spec.copies]
+        if inst is None or not models or not all(m.demand.fits(inst) for m in models):
+            continue  # copy-fits-instance and instance-type-known already said why
+        for point, severity in (("min", "error"), ("initial", "warning")):
+            demands = [m.demand for m in models for _ in range(getattr(m.spec.spec.copies, point))]
+            needed = capacity.pack(demands, inst) or 0
+            if needed > ep.instances.max:
+                who = ", ".join(
+                    f"{m.name} ×{getattr(m.spec.spec.copies, point)}"
+                    for m in models
+                    if getattr(m.spec.spec.copies, point)
+                )
+                yield env.doc.source.diagnostic(
+                    ("spec", "endpoints", i, "instances", "max"),
+                    f"endpoint '{ep.name}' needs {needed} × {ep.instance_type} for the models' "
+                    f"{point} copies ({who}) but may grow to only {ep.instances.max}",
+                    value=ep.instances.max,
+                    severity=severity,
+                    fix=f"set instances.max: {needed} or more, lower those models' copies.{point}, "
+                    "or move a model to another endpoint",
+                )
+
+
+def pricing_unknown(env: EnvironmentDoc, instance_type: str) -> bool:
+    return prices.hourly(instance_type, env.spec.spec.pricing) is None
+
+
+def summaries() -> list[dict[str, Any]]:
+    return [{"id": r.id, "scope": r.scope, "summary": r.summary} for r in RULES.values()]

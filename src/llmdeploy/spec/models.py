@@ -1,0 +1,282 @@
+"""The YAML contract v1 as typed, frozen objects (DESIGN.md, "Spec contract v1").
+
+Field names are snake_case in Python and camelCase in YAML (the aliases). Every model is
+strict (no silent type coercion: `"8"` is not 8), forbids unknown keys and is frozen; lists are
+tuples and maps are read-only, so a parsed spec cannot change after it was checked.
+
+Rules that need more than one field, the catalog or the whole environment live in
+`llmdeploy.plan.rules`; what is here is what one value alone can tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "llmdeploy/v1"
+
+V = TypeVar("V")
+
+
+def _freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+# A read-only mapping in Python, a plain object in JSON Schema and dumps.
+FrozenMap = Annotated[Mapping[str, V], AfterValidator(_freeze), PlainSerializer(dict)]
+
+# SageMaker resource names: `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, 63 characters at most. Ours are
+# lower-case because they also name stacks, tags and files, and one hyphen at a time.
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](-?[a-z0-9])*$", max_length=63)]
+S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")]
+InstanceTypeName = Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9\-]+\.[a-z0-9]+$")]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        strict=True,
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=False,
+        # Errors name fields as the user wrote them (camelCase), not as Python spells them.
+        loc_by_alias=True,
+    )
+
+
+class Metadata(_Spec):
+    name: Name = Field(description="Lower-case letters, digits and single hyphens.")
+
+
+class ModelMetadata(Metadata):
+    version: int = Field(ge=1, description="Bumped on every change; recorded in history.")
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="Team that owns the model; becomes the llmdeploy:owner tag."
+    )
+
+
+class Counts(_Spec):
+    """How many of something: at least ``min``, created with ``initial``, at most ``max``."""
+
+    min: int = Field(ge=0)
+    initial: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+
+# --- Environment -----------------------------------------------------------------------------
+
+
+class Vpc(_Spec):
+    subnet_ids: tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-z]+$")], ...] = (
+        Field(min_length=1, max_length=16)
+    )
+    security_group_ids: tuple[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-z]+$")], ...] = (
+        Field(min_length=1, max_length=5)
+    )
+
+
+class Security(_Spec):
+    kms_key_arn: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^arn:aws[a-z\-]*:kms:[a-z0-9\-]+:\d{12}:(key|alias)/.+$"),
+        ]
+        | None
+    ) = Field(default=None, description="Default: a customer-managed key per environment.")
+    vpc: Vpc | None = None
+    network_isolation: bool = Field(
+        default=True, description="No outbound network from containers."
+    )
+
+
+class History(_Spec):
+    s3_uri: S3Uri | None = Field(
+        default=None, description="Default: the local folder .llmdeploy/history."
+    )
+
+
+class EndpointRollout(_Spec):
+    """Blue/green rollout of endpoint-level (instance) changes."""
+
+    strategy: Literal["canary", "linear", "all-at-once"] = "canary"
+    # SageMaker: a canary is at most 50% of the fleet, a linear step between 10% and 50%.
+    traffic_percent: int = Field(default=10, ge=1, le=50)
+    wait_seconds: int = Field(default=600, ge=0, le=3600)
+
+
+class Endpoint(_Spec):
+    name: Name
+    instance_type: InstanceTypeName
+    instances: Counts
+    routing: Literal["least-outstanding-requests", "random"] = "least-outstanding-requests"
+    rollout: EndpointRollout = EndpointRollout()
+    volume_size_gb: int | None = Field(
+        default=None,
+        ge=1,
+        le=512,
+        alias="volumeSizeGB",
+        description="EBS volume per instance; only for instance types without local NVMe.",
+    )
+
+
+class EnvironmentSpec(_Spec):
+    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    stack_prefix: Name | None = Field(default=None, description="Default: llmdeploy-<env>.")
+    security: Security = Security()
+    history: History = History()
+    pricing: Annotated[
+        Mapping[InstanceTypeName, Annotated[float, Field(gt=0)]],
+        AfterValidator(_freeze),
+        PlainSerializer(dict),
+    ] = Field(
+        default_factory=dict,
+        description="Hourly USD price per instance type, overriding the catalog.",
+    )
+    endpoints: tuple[Endpoint, ...] = ()
+
+
+class Environment(_Spec):
+    api_version: Literal["llmdeploy/v1"]
+    kind: Literal["Environment"]
+    metadata: Metadata
+    spec: EnvironmentSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def stack_prefix(self) -> str:
+        return self.spec.stack_prefix or f"llmdeploy-{self.metadata.name}"
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.spec.endpoints if e.name == name), None)
+
+
+# --- Model -----------------------------------------------------------------------------------
+
+
+class Dedicated(_Spec):
+    """A single-model endpoint of its own instead of a seat on a shared one."""
+
+    instance_type: InstanceTypeName
+    instances: Counts
+
+
+class Source(_Spec):
+    s3_uri: S3Uri | None = None
+    hugging_face_id: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$", max_length=200)]
+        | None
+    ) = Field(default=None, alias="huggingFaceId")
+
+
+class Container(_Spec):
+    engine: Literal["djl-lmi", "djl-neuronx"]
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] | None = Field(
+        default=None, description="Default: the newest version in the catalog for the engine."
+    )
+    image: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9\-]+\.amazonaws\.com(\.cn)?/.+:.+$"
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Explicit ECR image; overrides engine+version lookup.")
+
+
+RollingBatch = Literal["auto", "vllm", "lmi-dist", "trtllm", "disable"]
+Quantization = Literal["none", "awq", "gptq", "fp8", "bitsandbytes", "smoothquant", "static_int8"]
+DType = Literal["auto", "fp16", "bf16", "fp32"]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{1,1024}$")]
+EnvValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class Lmi(_Spec):
+    """DJL-LMI serving settings; each maps to one container environment variable."""
+
+    rolling_batch: RollingBatch | None = None
+    max_rolling_batch_size: int | None = Field(default=None, ge=1, le=4096)
+    job_queue_size: int | None = Field(default=None, ge=1, le=100_000)
+    tensor_parallel_degree: int | None = Field(default=None, ge=1, le=64)
+    quantization: Quantization = "none"
+    max_model_len: int | None = Field(default=None, ge=16, le=2_097_152)
+    dtype: DType | None = None
+    extra_env: Annotated[
+        Mapping[EnvName, EnvValue], AfterValidator(_freeze), PlainSerializer(dict)
+    ] = Field(default_factory=dict, description="More container environment variables (16 in all).")
+
+
+class Resources(_Spec):
+    """What one copy of the model reserves on an instance."""
+
+    accelerators: int = Field(ge=1, le=64, description="GPUs or Neuron devices per copy.")
+    memory_mib: int = Field(ge=128, alias="memoryMiB", description="Host memory per copy.")
+    cpu_cores: float | None = Field(default=None, ge=0.25, le=192)
+
+
+class Autoscaling(_Spec):
+    metric: Literal["concurrent-requests-per-copy", "invocations-per-copy"] = (
+        "concurrent-requests-per-copy"
+    )
+    target: float = Field(gt=0, le=100_000)
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=86_400)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=86_400)
+
+
+class RollbackOn(_Spec):
+    error_rate_percent: float | None = Field(default=None, gt=0, le=100)
+    p95_latency_ms: int | None = Field(default=None, gt=0, alias="p95LatencyMs")
+
+
+class ModelRollout(_Spec):
+    """Rolling update of copies, rolled back by alarms."""
+
+    batch_copies: int = Field(default=1, ge=1)
+    wait_seconds: int = Field(default=120, ge=0, le=3600)
+    rollback_on: RollbackOn = RollbackOn()
+
+
+class ModelSpec(_Spec):
+    endpoint: Name | None = None
+    dedicated: Dedicated | None = None
+    source: Source
+    size_billions: float | None = Field(default=None, gt=0, le=10_000)
+    container: Container
+    lmi: Lmi = Lmi()
+    resources: Resources | None = None
+    copies: Counts | None = None
+    autoscaling: Autoscaling | None = None
+    rollout: ModelRollout = ModelRollout()
+    # Validated after the merge: each entry is a partial `spec` deep-merged for that environment.
+    environments: FrozenMap[FrozenMap[Any]] = Field(
+        default_factory=dict, description="Per-environment overrides of spec fields, deep-merged."
+    )
+
+
+class Model(_Spec):
+    api_version: Literal["llmdeploy/v1"]
+    kind: Literal["Model"]
+    metadata: ModelMetadata
+    spec: ModelSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+KINDS: dict[str, type[Environment] | type[Model]] = {"Environment": Environment, "Model": Model}

@@ -1,0 +1,241 @@
+"""YAML text to plain Python values, remembering where in the file every value came from.
+
+PyYAML's node graph carries line and column marks that its constructors throw away; we build
+values from the nodes ourselves so that every later error can point at ``file:line:column``.
+Sequences become tuples (the parsed specs are immutable), duplicate keys are errors (PyYAML
+silently keeps the last one), and the merge key ``<<`` works as usual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from llmdeploy.errors import Diagnostic
+
+try:  # the C loader composes nodes several times faster; fall back where libyaml is absent
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass
+class SourceMap:
+    """Where each value of one document sits in its file.
+
+    ``values`` maps a field path to the mark of its value, ``keys`` to the mark of its key.
+    ``origin`` maps a path of a merged document (environment overrides applied) back to the
+    path as written in the file, so that errors name what the user wrote.
+    """
+
+    file: str
+    values: dict[FieldPath, Mark] = field(default_factory=dict)
+    keys: dict[FieldPath, Mark] = field(default_factory=dict)
+    origin: dict[FieldPath, FieldPath] = field(default_factory=dict)
+
+    def locate(self, path: FieldPath, *, key: bool = False) -> tuple[Mark, FieldPath]:
+        """The mark of ``path`` (or of its nearest ancestor that exists) and its written path."""
+        probe = tuple(path)
+        while True:
+            marks = (self.keys, self.values) if key else (self.values, self.keys)
+            for table in marks:
+                if probe in table:
+                    return table[probe], self._written(probe) + tuple(path[len(probe) :])
+            if not probe:
+                return Mark(1, 1), tuple(path)
+            probe = probe[:-1]
+
+    def _written(self, path: FieldPath) -> FieldPath:
+        # The longest prefix of `path` that came from an override names where it was written.
+        for cut in range(len(path), 0, -1):
+            if path[:cut] in self.origin:
+                return self.origin[path[:cut]] + path[cut:]
+        return path
+
+    def diagnostic(
+        self, path: FieldPath, message: str, *, key: bool = False, **extra: Any
+    ) -> Diagnostic:
+        mark, written = self.locate(path, key=key)
+        return Diagnostic(
+            file=self.file,
+            line=mark.line,
+            column=mark.column,
+            path=dotted(written),
+            message=message,
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file: its plain value and where each part of it came from."""
+
+    data: Any
+    source: SourceMap
+    index: int  # position of the document in its file (files may hold several, split by ---)
+
+
+def dotted(path: FieldPath) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+class YamlError(Exception):
+    """Raised inside this module only; `parse_documents` turns it into diagnostics."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+
+
+def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
+    """Every document of ``text`` with its source map, or the diagnostics that stop parsing."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "not valid YAML"
+        return [], [
+            Diagnostic(
+                file=file,
+                line=line,
+                column=column,
+                path="(document)",
+                message=f"not valid YAML: {problem}",
+                fix="check indentation, quotes and colons near this line",
+            )
+        ]
+    except yaml.YAMLError as exc:  # e.g. a reader error on control characters
+        return [], [
+            Diagnostic(
+                file=file,
+                line=1,
+                column=1,
+                path="(document)",
+                message=f"not valid YAML: {exc}",
+                fix="save the file as UTF-8 text without control characters",
+            )
+        ]
+    docs: list[Document] = []
+    problems: list[Diagnostic] = []
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        source = SourceMap(file=file)
+        try:
+            data = _Builder(source).build(node, ())
+        except YamlError as exc:
+            problems.append(exc.diagnostic)
+            continue
+        except RecursionError:
+            problems.append(
+                Diagnostic(
+                    file=file,
+                    line=node.start_mark.line + 1,
+                    column=node.start_mark.column + 1,
+                    path="(document)",
+                    message="the document nests too deeply (recursive alias?)",
+                    fix="remove the self-referencing anchor",
+                )
+            )
+            continue
+        docs.append(Document(data=data, source=source, index=index))
+    return docs, problems
+
+
+class _Builder:
+    def __init__(self, source: SourceMap):
+        self.source = source
+        self.scalars = yaml.constructor.SafeConstructor()
+        self.active: set[int] = set()  # node ids on the current path, to refuse alias cycles
+
+    def _mark(self, node: yaml.Node) -> Mark:
+        return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _fail(self, node: yaml.Node, path: FieldPath, message: str, fix: str) -> YamlError:
+        mark = self._mark(node)
+        return YamlError(
+            Diagnostic(
+                file=self.source.file,
+                line=mark.line,
+                column=mark.column,
+                path=dotted(path),
+                message=message,
+                fix=fix,
+            )
+        )
+
+    def build(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.source.values.setdefault(path, self._mark(node))
+        if id(node) in self.active:
+            raise self._fail(node, path, "an alias refers to itself", "remove the recursive alias")
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self.scalars.construct_object(node, deep=True)
+            except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
+                raise self._fail(
+                    node, path, f"cannot read value {node.value!r}: {exc}", "quote the value"
+                ) from None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return tuple(self.build(item, (*path, i)) for i, item in enumerate(node.value))
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+        raise self._fail(node, path, "unsupported YAML node", "use plain mappings and lists")
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        merged = getattr(node, "_llmdeploy_merged", None)
+        if merged is None:  # an aliased mapping is met more than once: flatten it only once
+            own_count = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
+            try:
+                self.scalars.flatten_mapping(node)  # resolves `<<: *anchor` merge keys in place
+            except yaml.constructor.ConstructorError as exc:
+                raise self._fail(
+                    node, path, f"bad merge key: {exc.problem}", "merge a mapping"
+                ) from None
+            merged = len(node.value) - own_count
+            node._llmdeploy_merged = merged  # type: ignore[attr-defined]
+        # After flattening, merged entries come first and the mapping's own entries last: a
+        # key given both ways is an override (allowed), a key given twice by hand is a mistake.
+        entries = [(self._key(k, path), k, v) for k, v in node.value]
+        own_keys = {key for key, _, _ in entries[merged:]}
+        out: dict[str, Any] = {}
+        seen: set[str] = set()
+        for index, (key, key_node, value_node) in enumerate(entries):
+            if key in seen or (index < merged and key in own_keys):
+                if index < merged:
+                    continue  # overridden by the mapping itself, or by an earlier merge
+                raise self._fail(
+                    key_node,
+                    (*path, key),
+                    f"duplicate key '{key}' (YAML would silently keep only the last one)",
+                    "remove one of the two entries",
+                )
+            seen.add(key)
+            self.source.keys[(*path, key)] = self._mark(key_node)
+            out[key] = self.build(value_node, (*path, key))
+        return out
+
+    def _key(self, key_node: yaml.Node, path: FieldPath) -> str:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise self._fail(key_node, path, "a key must be a plain name", "use a string key")
+        # `1: x` or `on: x` load as int/bool keys in YAML 1.1: our keys are names, keep the text.
+        return str(key_node.value)
