@@ -33,7 +33,8 @@ class Diagnostic:
     value: Any = NO_VALUE
     fix: str | None = None
     severity: Severity = "error"
-    environment: str | None = None  # set when the problem exists only after env overrides
+    environment: str | None = None  # the environment(s) the problem exists in, if not all
+    rule: str | None = None  # the id of the rule that found it (`llmdeploy validate --rules`)
 
     @property
     def location(self) -> str:
@@ -45,6 +46,8 @@ class Diagnostic:
         if self.value is not NO_VALUE:
             head += f" = {_show(self.value)}"
         text = f"{head}: {self.message}"
+        if self.rule:
+            text += f" [{self.rule}]"
         if self.fix:
             text += f"\n    fix: {self.fix}"
         return text
@@ -59,6 +62,7 @@ class Diagnostic:
             "message": self.message,
             "fix": self.fix,
             "environment": self.environment,
+            "rule": self.rule,
         }
         if self.value is not NO_VALUE:
             out["value"] = _jsonable(self.value)

@@ -15,8 +15,6 @@ AcceleratorKind = Literal["gpu", "neuron"]
 # (A10G, A100) runs FP8 checkpoints only as weight-only FP8-Marlin in vLLM, which we do not
 # treat as FP8 support. Source: vLLM docs, "Supported Hardware" for quantization.
 FP8_ARCHITECTURES = frozenset({"ada", "hopper"})
-# bf16 needs Ampere or newer; every GPU in the catalog is, and Neuron devices compute bf16.
-BF16_ARCHITECTURES = frozenset({"ampere", "ada", "hopper", "inferentia2", "trainium"})
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,6 @@ class InstanceType:
     @property
     def supports_fp8(self) -> bool:
         return self.architecture in FP8_ARCHITECTURES
-
-    @property
-    def supports_bf16(self) -> bool:
-        return self.architecture in BF16_ARCHITECTURES
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,7 @@ def _merge_environments(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     out = []
     for key, d in first.items():
         envs = by_key[key]
-        label = None if None in envs else ", ".join(e for e in envs if e)
-        out.append(Diagnostic(**{**d.__dict__, "environment": label}))
+        # None or "" = found without regard to environment (e.g. while loading a file).
+        label = None if not all(envs) else ", ".join(e for e in envs if e)
+        out.append(dataclasses.replace(d, environment=label))
     return out

@@ -7,6 +7,7 @@ model resolved in it, and yields diagnostics that name the field, the bad value 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,20 +50,23 @@ def run(env: ResolvedEnvironment, known_environments: list[str]) -> list[Diagnos
     out: list[Diagnostic] = []
     for r in RULES.values():
         if r.scope == "environment":
-            out.extend(r.check(env.doc))
+            found = list(r.check(env.doc))
         elif r.scope == "endpoint":
-            out.extend(r.check(env))
+            found = [dataclasses.replace(d, environment=env.name) for d in r.check(env)]
         else:
-            for model in env.models:
-                out.extend(
-                    d if d.environment else _in_env(d, env.name)
-                    for d in r.check(model, env, known_environments)
-                )
+            found = [
+                # Model rules run per environment; a finding that holds in every environment
+                # is merged back into one by the caller.
+                dataclasses.replace(d, environment=env.name) if d.environment is None else d
+                for model in env.models
+                for d in r.check(model, env, known_environments)
+            ]
+        out.extend(dataclasses.replace(d, rule=r.id) for d in found)
     return out
 
 
-def _in_env(d: Diagnostic, env: str) -> Diagnostic:
-    return Diagnostic(**{**d.__dict__, "environment": env})
+def _warning(d: Diagnostic) -> Diagnostic:
+    return dataclasses.replace(d, severity="warning")
 
 
 def _fmt_gib(mib: float) -> str:
@@ -172,12 +176,8 @@ def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     for name in doc.spec.spec.pricing:
         if instances.get(name) is None:
             d = _unknown_instance(doc.source, ("spec", "pricing", name), name)
-            yield Diagnostic(
-                **{
-                    **d.__dict__,
-                    "severity": "warning",
-                    "message": "prices an instance type llmdeploy does not know",
-                }
+            yield dataclasses.replace(
+                d, severity="warning", message="prices an instance type llmdeploy does not know"
             )
 
 
@@ -226,6 +226,24 @@ def _dedicated_known(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             )
         yield from _ordered(
             m.source, ("spec", "dedicated", "instances"), ded.instances, "instances"
+        )
+
+
+@rule(
+    "dedicated-keeps-an-instance",
+    "model",
+    "A dedicated endpoint keeps instances.min ≥ 1 (only inference components scale to zero).",
+)
+def _dedicated_min(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    ded = m.spec.spec.dedicated
+    if ded is not None and ded.instances.min == 0:
+        yield m.source.diagnostic(
+            ("spec", "dedicated", "instances", "min"),
+            "a single-model endpoint cannot scale to zero instances; SageMaker scales to zero "
+            "only endpoints that host inference components",
+            value=0,
+            fix="set instances.min: 1, or move the model to a shared endpoint "
+            "(spec.endpoint) whose instances.min is 0",
         )
 
 
@@ -285,7 +303,7 @@ def _zero_needs_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]
             value=copies.max,
             fix="add `autoscaling:` or set max equal to initial",
         )
-        yield Diagnostic(**{**d.__dict__, "severity": "warning"})
+        yield _warning(d)
 
 
 @rule(
@@ -308,7 +326,7 @@ def _zero_endpoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             fix=f"set instances.min: 0 on endpoint '{m.endpoint.name}' to stop paying "
             "for idle instances",
         )
-        yield Diagnostic(**{**d.__dict__, "severity": "warning"})
+        yield _warning(d)
 
 
 @rule(
@@ -417,18 +435,6 @@ def _quantization(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             f"{m.instance.accelerator} ({m.instance.architecture})",
             value=q,
             fix="use awq or gptq (pre-quantized checkpoints), or a g6/g6e/p5/p5e/p5en endpoint",
-        )
-
-
-@rule("dtype-supported", "model", "dtype is one the hardware computes (bf16: Ampere or newer).")
-def _dtype(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    dtype = m.spec.spec.lmi.dtype
-    if dtype == "bf16" and m.instance is not None and not m.instance.supports_bf16:
-        yield m.source.diagnostic(
-            ("spec", "lmi", "dtype"),
-            f"{m.instance.accelerator} does not compute bf16",
-            value=dtype,
-            fix="use dtype: fp16",
         )
 
 
@@ -646,7 +652,7 @@ def _override_envs(m: ResolvedModel, env: ResolvedEnvironment, known: list[str])
                 key=True,
                 fix=suggest(name, known, "environments"),
             )
-            yield Diagnostic(**{**d.__dict__, "environment": None})
+            yield dataclasses.replace(d, environment="")  # "" = not tied to one environment
 
 
 @rule("batch-within-queue", "model", "jobQueueSize is at least maxRollingBatchSize.")
@@ -664,7 +670,7 @@ def _batch_queue(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             value=lmi.job_queue_size,
             fix=f"set jobQueueSize to at least {lmi.max_rolling_batch_size}",
         )
-        yield Diagnostic(**{**d.__dict__, "severity": "warning"})
+        yield _warning(d)
 
 
 # --- endpoint capacity ------------------------------------------------------------------------
@@ -700,6 +706,7 @@ def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
                     fix=f"set instances.max: {needed} or more, lower those models' copies.{point}, "
                     "or move a model to another endpoint",
                 )
+                break  # the initial copies cannot fit either: one finding is enough
 
 
 def pricing_unknown(env: EnvironmentDoc, instance_type: str) -> bool:

@@ -36,6 +36,15 @@ _PATTERN_HINTS = {
     "securityGroupIds": "use security group ids such as sg-0abc1234",
 }
 
+# Fixes that say more than "use a bigger number", keyed by the last two parts of the path.
+_BOUND_FIXES = {
+    ("copies", "initial"): "an inference component cannot be created with 0 copies: set "
+    "initial: 1 or more, and min: 0 to let it scale to zero",
+    ("instances", "initial"): "an endpoint starts with at least one instance: set initial: 1 "
+    "or more, and min: 0 to let it scale to zero",
+    ("instances", "max"): "set max: 1 or more",
+}
+
 _TYPE_WORDS = {
     "int_type": "a whole number",
     "int_from_float": "a whole number",
@@ -116,7 +125,9 @@ def _one(err: Any, root: type[BaseModel], source: SourceMap, env: str | None) ->
             loc,
             f"must be {words} {limit}",
             value=value,
-            fix=f"set {field} to a value {words} {limit}",
+            fix=_BOUND_FIXES.get(
+                tuple(str(p) for p in loc[-2:]), f"set {field} to a value {words} {limit}"
+            ),
             environment=env,
         )
     if kind == "string_pattern_mismatch":

@@ -1,0 +1,3 @@
+from llmdeploy.cli.main import run
+
+run()

@@ -1,0 +1,437 @@
+"""Every rule of DESIGN.md refuses its case with a message a user can act on.
+
+Each case starts from a valid environment + model (tests/conftest.py), breaks one thing, and
+asserts the rule that fires, the field it names, the line it points at and what it says.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import base_environment, base_model, mutate
+from llmdeploy.errors import SpecError
+from llmdeploy.plan import rules
+
+P4D = {"spec__endpoints__0__instanceType": "ml.p4d.24xlarge"}
+INF2 = {"spec__endpoints__0__instanceType": "ml.inf2.48xlarge"}
+NEURON = {
+    "spec__container": {"engine": "djl-neuronx", "version": "0.29.0"},
+    "spec__lmi": {"rollingBatch": "auto", "tensorParallelDegree": 2},
+}
+
+# rule id, environment changes, model changes, field path, words the message must contain,
+# the text on the line it must point at, severity
+CASES = [
+    (
+        "endpoint-names-unique",
+        {"spec__endpoints": base_environment()["spec"]["endpoints"] * 2},
+        {},
+        "spec.endpoints[1].name",
+        "endpoint 'pool' is defined twice",
+        None,
+        "error",
+    ),
+    (
+        "instance-type-known",
+        {"spec__endpoints__0__instanceType": "ml.p4d.24xlarg"},
+        {},
+        "spec.endpoints[0].instanceType",
+        "not an instance type llmdeploy knows",
+        "ml.p4d.24xlarg",
+        "error",
+    ),
+    (
+        "instances-ordered",
+        {"spec__endpoints__0__instances": {"min": 2, "initial": 1, "max": 3}},
+        {},
+        "spec.endpoints[0].instances.min",
+        "above instances.initial",
+        None,
+        "error",
+    ),
+    (
+        "volume-only-without-nvme",
+        {"spec__endpoints__0__volumeSizeGB": 100},
+        {},
+        "spec.endpoints[0].volumeSizeGB",
+        "local NVMe storage; SageMaker refuses VolumeSizeInGB",
+        "volumeSizeGB",
+        "error",
+    ),
+    (
+        "endpoint-name-length",
+        {"spec__stackPrefix": "a" * 60},
+        {},
+        "spec.endpoints[0].name",
+        "the limit is 63",
+        None,
+        "error",
+    ),
+    (
+        "pricing-known-types",
+        {"spec__pricing": {"ml.g7.xlarge": 2.5}},
+        {},
+        "spec.pricing.ml.g7.xlarge",
+        "prices an instance type llmdeploy does not know",
+        "ml.g7.xlarge",
+        "warning",
+    ),
+    (
+        "placement-exactly-one",
+        {},
+        {
+            "spec__dedicated": {
+                "instanceType": "ml.p5en.48xlarge",
+                "instances": {"min": 1, "initial": 1, "max": 1},
+            }
+        },
+        "spec.dedicated",
+        "shared endpoint or a dedicated one, not both",
+        "dedicated:",
+        "error",
+    ),
+    (
+        "endpoint-exists",
+        {},
+        {"spec__endpoint": "pol"},
+        "spec.endpoint",
+        "environment 'prod' has no endpoint 'pol'",
+        "endpoint: pol",
+        "error",
+    ),
+    (
+        "dedicated-instance-known",
+        {},
+        {
+            "spec__endpoint": None,
+            "spec__dedicated": {
+                "instanceType": "ml.p5en.48xlarg",
+                "instances": {"min": 1, "initial": 1, "max": 1},
+            },
+        },
+        "spec.dedicated.instanceType",
+        "not an instance type",
+        "ml.p5en.48xlarg",
+        "error",
+    ),
+    (
+        "dedicated-keeps-an-instance",
+        {},
+        {
+            "spec__endpoint": None,
+            "spec__resources": None,
+            "spec__copies": None,
+            "spec__dedicated": {
+                "instanceType": "ml.g6e.12xlarge",
+                "instances": {"min": 0, "initial": 1, "max": 1},
+            },
+        },
+        "spec.dedicated.instances.min",
+        "cannot scale to zero instances",
+        None,
+        "error",
+    ),
+    (
+        "shared-needs-resources-and-copies",
+        {},
+        {"spec__resources": None},
+        "spec.resources",
+        "a model on a shared endpoint needs spec.resources",
+        None,
+        "error",
+    ),
+    (
+        "copies-ordered",
+        {},
+        {"spec__copies": {"min": 1, "initial": 3, "max": 2}},
+        "spec.copies.initial",
+        "copies.initial is above copies.max (2)",
+        None,
+        "error",
+    ),
+    (
+        "scale-to-zero-needs-autoscaling",
+        {},
+        {"spec__copies": {"min": 0, "initial": 1, "max": 2}, "spec__autoscaling": None},
+        "spec.copies.min",
+        "scale to zero needs autoscaling",
+        None,
+        "error",
+    ),
+    (
+        "scale-to-zero-endpoint-min",
+        {"spec__endpoints__0__instances": {"min": 1, "initial": 1, "max": 2}},
+        {"spec__copies": {"min": 0, "initial": 1, "max": 2}},
+        "spec.copies.min",
+        "keeps instances.min: 1 instances running",
+        None,
+        "warning",
+    ),
+    (
+        "tp-matches-accelerators",
+        {},
+        {"spec__lmi__tensorParallelDegree": 4, "spec__resources__accelerators": 2},
+        "spec.lmi.tensorParallelDegree",
+        "must equal spec.resources.accelerators (2): each copy sees only its own 2 GPUs",
+        "tensorParallelDegree: 4",
+        "error",
+    ),
+    (
+        "copy-fits-instance",
+        {},
+        {"spec__resources__accelerators": 8, "spec__lmi__tensorParallelDegree": 8},
+        "spec.resources.accelerators",
+        "ml.g6e.12xlarge has 4 GPUs; one copy cannot span",
+        "accelerators: 8",
+        "error",
+    ),
+    (
+        "engine-matches-hardware",
+        INF2,
+        {},
+        "spec.container.engine",
+        "djl-lmi needs GPU instances; ml.inf2.48xlarge has AWS Inferentia2",
+        "engine: djl-lmi",
+        "error",
+    ),
+    (
+        "quantization-supported",
+        P4D,
+        {"spec__lmi__quantization": "fp8"},
+        "spec.lmi.quantization",
+        "FP8 compute needs Ada or Hopper GPUs; ml.p4d.24xlarge has NVIDIA A100",
+        "quantization: fp8",
+        "error",
+    ),
+    (
+        "rolling-batch-supported",
+        {},
+        {"spec__lmi__rollingBatch": "lmi-dist"},
+        "spec.lmi.rollingBatch",
+        "lmi-dist was removed in LMI 0.33.0",
+        "lmi-dist",
+        "error",
+    ),
+    (
+        "image-available",
+        {},
+        {"spec__container__version": "0.33.1"},
+        "spec.container.version",
+        "djl-lmi has no version 0.33.1",
+        "0.33.1",
+        "error",
+    ),
+    (
+        "weights-fit",
+        {},
+        {"spec__sizeBillions": 40},
+        "spec.sizeBillions",
+        "weights take 74.5 GiB (40B parameters × 2 bytes, quantization none) but 1 × NVIDIA L40S "
+        "give 40.2 GiB usable",
+        "sizeBillions: 40",
+        "error",
+    ),
+    (
+        "env-vars-limit",
+        {},
+        {"spec__lmi__extraEnv": {f"OPTION_X{i}": "1" for i in range(14)}},
+        "spec.lmi.extraEnv",
+        "would get 17 environment variables",
+        "extraEnv:",
+        "error",
+    ),
+    (
+        "extra-env-no-shadowing",
+        {},
+        {"spec__lmi__extraEnv": {"TENSOR_PARALLEL_DEGREE": "2"}},
+        "spec.lmi.extraEnv.TENSOR_PARALLEL_DEGREE",
+        "set by llmdeploy from tensorParallelDegree",
+        "TENSOR_PARALLEL_DEGREE",
+        "error",
+    ),
+    (
+        "no-secrets",
+        {},
+        {"spec__lmi__extraEnv": {"HF_TOKEN": "hf_abcdefghijklmnopqrstuvwxyz123456"}},
+        "spec.lmi.extraEnv.HF_TOKEN",
+        "looks like a plaintext secret",
+        "HF_TOKEN",
+        "error",
+    ),
+    (
+        "hugging-face-needs-network",
+        {},
+        {"spec__source": {"huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct"}},
+        "spec.source.huggingFaceId",
+        "cannot be downloaded from the Hugging Face Hub",
+        "huggingFaceId",
+        "error",
+    ),
+    (
+        "source-exactly-one",
+        {},
+        {"spec__source": {}},
+        "spec.source",
+        "the model has no weights source",
+        None,
+        "error",
+    ),
+    (
+        "model-name-length",
+        {"spec__stackPrefix": "p" * 40},
+        {"metadata__name": "m" * 30},
+        "metadata.name",
+        "is 71 characters; the limit is 63",
+        None,
+        "error",
+    ),
+    (
+        "overrides-name-environments",
+        {},
+        {"spec__environments": {"prd": {"copies": {"max": 3}}}},
+        "spec.environments.prd",
+        "there is no environment 'prd'",
+        "prd:",
+        "error",
+    ),
+    (
+        "batch-within-queue",
+        {},
+        {"spec__lmi__maxRollingBatchSize": 64, "spec__lmi__jobQueueSize": 8},
+        "spec.lmi.jobQueueSize",
+        "smaller than one batch (64)",
+        "jobQueueSize: 8",
+        "warning",
+    ),
+    (
+        "endpoint-capacity",
+        {},
+        {"spec__copies": {"min": 9, "initial": 9, "max": 9}},
+        "spec.endpoints[0].instances.max",
+        "endpoint 'pool' needs 3 × ml.g6e.12xlarge for the models' min copies (m1 ×9) but may grow "
+        "to only 2",
+        None,
+        "error",
+    ),
+]
+
+
+def _findings(specs, env_changes, model_changes):
+    specs.standard(mutate(base_environment(), **env_changes), mutate(base_model(), **model_changes))
+    try:
+        return list(specs.check().warnings)
+    except SpecError as exc:
+        return list(exc.diagnostics)
+
+
+def test_the_base_portfolio_is_valid(specs):
+    assert _findings(specs, {}, {}) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "env", "model", "path", "words", "line_text", "severity"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_rule_refuses_its_case(specs, rule, env, model, path, words, line_text, severity):
+    found = [d for d in _findings(specs, env, model) if d.rule == rule]
+    assert found, f"{rule} did not fire"
+    d = found[0]
+    assert d.path == path
+    assert words in d.message
+    assert d.severity == severity
+    assert d.fix, "every finding says how to fix it"
+    if line_text:
+        assert d.line == specs.line_of(__import__("pathlib").Path(d.file), line_text)
+    assert f"[{rule}]" in d.render()
+
+
+def test_every_rule_has_a_case():
+    assert sorted(rules.RULES) == sorted({c[0] for c in CASES})
+
+
+def test_fp8_is_fine_on_hopper_and_ada(specs):
+    model = mutate(base_model(), spec__lmi__quantization="fp8")
+    specs.standard(None, model)  # g6e: L40S, Ada
+    specs.check()
+
+
+def test_awq_checkpoint_fits_where_fp16_would_not(specs):
+    specs.standard(None, mutate(base_model(), spec__sizeBillions=40, spec__lmi__quantization="awq"))
+    specs.check()
+
+
+def test_neuron_engine_on_a_gpu_endpoint(specs):
+    specs.standard(None, mutate(base_model(), **NEURON, spec__resources__accelerators=2))
+    (d,) = [d for d in specs.errors() if d.rule == "engine-matches-hardware"]
+    assert "djl-neuronx needs NEURON instances" in d.message
+    assert "use engine: djl-lmi" in d.fix
+
+
+def test_tp_counts_neuroncores_on_inferentia2(specs):
+    model = mutate(base_model(), **NEURON, spec__resources__accelerators=2)
+    specs.standard(mutate(base_environment(), **INF2), model)
+    checked = specs.check()
+    (m,) = checked.environments[0].models
+    assert m.environment["OPTION_TENSOR_PARALLEL_DEGREE"] == "2"
+    assert m.instance.devices == 24  # 12 chips × 2 NeuronCores
+
+
+def test_trtllm_needs_its_own_image(specs):
+    specs.standard(None, mutate(base_model(), spec__lmi__rollingBatch="trtllm"))
+    (d,) = specs.errors()
+    assert "TensorRT-LLM image" in d.message
+
+
+def test_lmi_dist_is_fine_before_0_33(specs):
+    model = mutate(
+        base_model(), spec__lmi__rollingBatch="lmi-dist", spec__container__version="0.32.0"
+    )
+    specs.standard(None, model)
+    specs.check()
+
+
+def test_no_image_in_the_region(specs):
+    env = mutate(base_environment(), spec__region="ap-east-2", **INF2)
+    specs.standard(env, mutate(base_model(), **NEURON, spec__resources__accelerators=2))
+    (d,) = specs.errors()
+    assert d.rule == "image-available"
+    assert "no djl-neuronx 0.29.0 image is published in ap-east-2" in d.message
+
+
+def test_secret_value_is_never_echoed(specs):
+    token = "hf_abcdefghijklmnopqrstuvwxyz123456"
+    specs.standard(None, mutate(base_model(), spec__lmi__extraEnv={"SOME_VAR": token}))
+    (d,) = specs.errors()
+    assert token not in d.render() and token not in str(d.to_dict())
+
+
+def test_a_secrets_manager_arn_is_accepted(specs):
+    arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:hf-token-AbCdEf"
+    specs.standard(None, mutate(base_model(), spec__lmi__extraEnv={"HF_TOKEN_SECRET_ARN": arn}))
+    specs.check()
+
+
+def test_capacity_counts_memory_and_cpu_not_only_devices(specs):
+    # 4 copies × 1 GPU fit the 4 GPUs of one g6e.12xlarge, but with 30 of its 48 vCPUs each
+    # only one copy fits an instance: 4 instances.
+    model = mutate(
+        base_model(), spec__resources__cpuCores=30, spec__copies={"min": 4, "initial": 4, "max": 4}
+    )
+    specs.standard(None, model)
+    (d,) = specs.errors()
+    assert d.rule == "endpoint-capacity" and "needs 4 × ml.g6e.12xlarge" in d.message
+
+
+def test_initial_copies_beyond_max_instances_is_a_warning(specs):
+    model = mutate(base_model(), spec__copies={"min": 1, "initial": 9, "max": 9})
+    specs.standard(None, model)
+    (d,) = specs.check().warnings
+    assert d.rule == "endpoint-capacity" and "initial copies" in d.message
+
+
+def test_zero_initial_copies_says_why(specs):
+    specs.standard(None, mutate(base_model(), spec__copies={"min": 0, "initial": 0, "max": 1}))
+    (d,) = specs.errors()
+    assert d.path == "spec.copies.initial" and d.value == 0
+    assert "cannot be created with 0 copies" in d.fix
