@@ -15,7 +15,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     out = {}
     for kind, cls in KINDS.items():
         body = cls.model_json_schema(by_alias=True, mode="validation")
-        out[kind] = {"$schema": SCHEMA_DIALECT, "title": f"llmdeploy/v1 {kind}", **body}
+        out[kind] = {"$schema": SCHEMA_DIALECT, **body, "title": f"llmdeploy/v1 {kind}"}
     return out
 
 
