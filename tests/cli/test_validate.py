@@ -22,7 +22,7 @@ runner = CliRunner()
 def test_examples_are_valid():
     result = runner.invoke(app, ["validate", str(REPO / "models"), str(REPO / "infra")])
     assert result.exit_code == 0, result.output
-    assert "valid: 6 model(s) in 2 environment(s) (dev, prod)" in result.stdout
+    assert "valid: 7 model(s) in 2 environment(s) (dev, prod)" in result.stdout
 
 
 def test_defaults_to_models_and_infra_in_the_working_directory(monkeypatch):
@@ -137,8 +137,10 @@ def test_schema_of_one_kind_and_a_bad_kind():
     assert bad.exit_code == 1 and "choose one of Environment, Model" in bad.stderr
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate"], ["validate", "--help"]])
-def test_help_and_validate_never_import_aws_cdk(args):
+@pytest.mark.parametrize(
+    "args", [["--help"], ["validate"], ["validate", "--help"], ["plan", "--suggest"]]
+)
+def test_help_validate_and_plan_never_import_aws_cdk(args):
     # Whole process, as a user runs it: aws_cdk starts a Node.js runtime (seconds).
     code = (
         "import sys\nfrom llmdeploy.cli.main import app\n"

@@ -44,3 +44,13 @@ def boundary(fn: F) -> F:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def report_spec_error(exc: Any, output: OutputFormat) -> None:
+    """Print a SpecError's diagnostics: JSON on stdout, or text on stderr."""
+    if output is OutputFormat.json:
+        emit_json({"valid": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        return
+    print(exc.render(), file=sys.stderr)
+    errors = sum(d.severity == "error" for d in exc.diagnostics)
+    print(f"\n{errors} error(s); nothing is valid until they are fixed.", file=sys.stderr)

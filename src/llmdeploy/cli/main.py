@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from llmdeploy import __version__
-from llmdeploy.cli import schema, validate
+from llmdeploy.cli import plan, schema, validate
 
 app = typer.Typer(
     name="llmdeploy",
@@ -36,6 +36,7 @@ def main(
 
 
 app.command("validate")(validate.validate)
+app.command("plan")(plan.plan)
 app.command("schema")(schema.schema)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from llmdeploy.cli.common import OutputFormat, boundary, emit_json
+from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
 
 DEFAULT_PATHS = ("models", "infra")
 
@@ -45,12 +45,7 @@ def validate(
     try:
         checked = check(targets, env or ())
     except SpecError as exc:
-        if output is OutputFormat.json:
-            emit_json({"valid": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
-        else:
-            print(exc.render(), file=sys.stderr)
-            errors = sum(d.severity == "error" for d in exc.diagnostics)
-            print(f"\n{errors} error(s); nothing is valid until they are fixed.", file=sys.stderr)
+        report_spec_error(exc, output)
         raise typer.Exit(1) from None
 
     envs = [e.name for e in checked.environments]

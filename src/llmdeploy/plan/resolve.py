@@ -42,6 +42,12 @@ class ResolvedModel:
         return _devices_per_copy(self.spec, self.instance)
 
     @property
+    def devices_per_replica(self) -> int | None:
+        """Devices one model replica is sharded over: the tensor parallel degree (LMI starts
+        devices ÷ TP workers when a dedicated instance has more devices than that)."""
+        return self.spec.spec.lmi.tensor_parallel_degree or self.devices_per_copy
+
+    @property
     def demand(self) -> Demand | None:
         res = self.spec.spec.resources
         if res is None:

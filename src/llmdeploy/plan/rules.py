@@ -512,7 +512,7 @@ def _image(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 )
 def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     size = m.spec.spec.size_billions
-    devices = m.devices_per_copy
+    devices = m.devices_per_replica
     if size is None or m.instance is None or devices is None:
         return
     lmi = m.spec.spec.lmi
@@ -690,7 +690,8 @@ def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
             continue  # copy-fits-instance and instance-type-known already said why
         for point, severity in (("min", "error"), ("initial", "warning")):
             demands = [m.demand for m in models for _ in range(getattr(m.spec.spec.copies, point))]
-            needed = capacity.pack(demands, inst) or 0
+            packing = capacity.pack(demands, inst)
+            needed = packing.instances if packing else 0
             if needed > ep.instances.max:
                 who = ", ".join(
                     f"{m.name} ×{getattr(m.spec.spec.copies, point)}"

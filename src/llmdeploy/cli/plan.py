@@ -1,0 +1,180 @@
+"""`llmdeploy plan`: what every endpoint needs and costs, against dedicated hosting."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
+from llmdeploy.cli.validate import DEFAULT_PATHS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmdeploy.plan.advice import Suggestion
+    from llmdeploy.plan.cost import EnvironmentPlan
+
+
+@boundary
+def plan(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Spec files or folders. Default: models/ and infra/."),
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", help="Plan this environment only (repeatable)."),
+    ] = None,
+    suggest: Annotated[
+        bool, typer.Option("--suggest", help="Say where the same copies would cost less.")
+    ] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="text, or json for machines.")
+    ] = OutputFormat.text,
+) -> None:
+    """Capacity and monthly cost of every endpoint, and the ratio to dedicated hosting."""
+    from llmdeploy.errors import SpecError
+    from llmdeploy.plan import advice, check
+    from llmdeploy.plan.cost import plan_environment
+
+    targets = list(paths) if paths else [Path(p) for p in DEFAULT_PATHS]
+    try:
+        checked = check(targets, env or ())
+    except SpecError as exc:
+        report_spec_error(exc, output)
+        raise typer.Exit(1) from None
+    results = []
+    for resolved in checked.environments:
+        env_plan = plan_environment(resolved)
+        tips = advice.suggest(resolved, env_plan) if suggest else []
+        results.append((env_plan, tips))
+    if output is OutputFormat.json:
+        emit_json(
+            {
+                "environments": [
+                    {**dataclasses.asdict(p), "suggestions": [dataclasses.asdict(s) for s in tips]}
+                    for p, tips in results
+                ],
+                "warnings": [d.to_dict() for d in checked.warnings],
+            }
+        )
+        return
+    from rich.console import Console
+
+    # Tables need ~110 columns; pipes and CI logs get that width instead of rich's 80.
+    wide = None if sys.stdout.isatty() else 120
+    console = Console(highlight=False, width=wide)
+    for env_plan, tips in results:
+        _render(console, env_plan, tips if suggest else None)
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.0f}"
+
+
+def _gib(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} GiB"
+
+
+def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None) -> None:
+    from rich import box
+    from rich.table import Table
+
+    console.print(f"\n[bold]Environment {p.name}[/bold]  (on-demand prices, 730 h/month)")
+    for e in p.endpoints:
+        price = f"${e.hourly_usd:,.2f}/h" if e.hourly_usd is not None else "price unknown"
+        kind = "dedicated endpoint" if e.dedicated else "shared endpoint"
+        shape = " / ".join(str(e.instances[k]) for k in ("min", "initial", "max"))
+        console.print(
+            f"\n[bold]{e.name}[/bold]  {kind} · {e.instance_type} · {price} · "
+            f"instances min/initial/max {shape}"
+        )
+        models = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in (
+            "model",
+            "one copy needs",
+            "copies min/init/max",
+            "weights/device",
+            "KV cache left/device",
+        ):
+            models.add_column(
+                col, justify="left" if col in ("model", "one copy needs") else "right"
+            )
+        for m in e.models:
+            need = (
+                f"{m.demand.devices} dev · {m.demand.memory_mib / 1024:.0f} GiB · "
+                f"{m.demand.cpu_cores:g} CPU"
+                if m.demand
+                else "whole instances"
+            )
+            copies = " / ".join(str(m.copies[k]) for k in ("min", "initial", "max"))
+            models.add_row(
+                m.name,
+                need,
+                copies if m.demand else "—",
+                _gib(m.weights_gib_per_device),
+                _gib(m.kv_cache_gib_per_device),
+            )
+        console.print(models)
+        points = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("at", "copies", "instances needed", "running", "fits max", "monthly"):
+            points.add_column(col, justify="left" if col == "at" else "right")
+        for name, pt in e.points.items():
+            needed = (
+                "no fit"
+                if pt.needed is None
+                else (f"{pt.needed}" + ("" if pt.optimal else " (heuristic)"))
+            )
+            points.add_row(
+                f"{name} copies",
+                str(pt.copies),
+                needed,
+                str(pt.running),
+                "yes" if pt.holds else "[red]NO[/red]",
+                _usd(pt.monthly_usd),
+            )
+        console.print(points)
+
+    known = " / ".join(_usd(p.monthly_usd_known[k]) for k in ("min", "initial", "max"))
+    if p.unknown_prices:
+        console.print(
+            f"[bold]Total[/bold] at min / initial / max copies: unknown, of which the priced "
+            f"endpoints cost {known} per month\n  prices unknown for: "
+            f"{', '.join(p.unknown_prices)} (set spec.pricing in the environment)"
+        )
+    else:
+        console.print(f"[bold]Total[/bold] at min / initial / max copies: {known} per month")
+    ratios = Table(
+        title="Shared endpoints vs each model on dedicated instances (the old way)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title_justify="left",
+    )
+    for col in ("at", "shared", "dedicated", "dedicated ÷ shared"):
+        ratios.add_column(col, justify="left" if col == "at" else "right")
+    for k in ("min", "initial", "max"):
+        r = p.ratio[k]
+        shown = (
+            f"{r:.2f}×"
+            if r is not None
+            else ("∞ (shared costs nothing)" if p.comparable_dedicated_usd[k] else "—")
+        )
+        ratios.add_row(
+            f"{k} copies",
+            _usd(p.comparable_shared_usd[k]),
+            _usd(p.comparable_dedicated_usd[k]),
+            shown,
+        )
+    console.print(ratios)
+    for reason in p.excluded:
+        console.print(f"  left out of the comparison: {reason}")
+    if tips is not None:
+        console.print(
+            "[bold]Suggestions[/bold]" if tips else "No suggestions: nothing cheaper found."
+        )
+        for s in tips:
+            console.print(f"  • {s.endpoint}: {s.message}")

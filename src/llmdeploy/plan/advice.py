@@ -1,0 +1,115 @@
+"""`plan --suggest`: where the same copies could be hosted for less, or do not fit at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmdeploy.catalog import instances, prices
+from llmdeploy.catalog.prices import HOURS_PER_MONTH
+from llmdeploy.plan.capacity import pack
+from llmdeploy.plan.cost import POINTS, EndpointPlan, EnvironmentPlan, fits_copy
+from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    endpoint: str
+    kind: str  # instance-type | instances-min | instances-max
+    message: str
+    monthly_saving_usd: float | None  # None: no saving, a capacity problem
+
+
+def suggest(env: ResolvedEnvironment, plan: EnvironmentPlan) -> list[Suggestion]:
+    out: list[Suggestion] = []
+    for e in plan.endpoints:
+        models = [
+            m
+            for m in env.models
+            if (m.name == e.name if e.dedicated else m.endpoint and m.endpoint.name == e.name)
+        ]
+        if not e.dedicated:
+            out.extend(_instance_counts(e))
+        best = _cheaper_type(env, e, models)
+        if best:
+            out.append(best)
+    return out
+
+
+def _instance_counts(e: EndpointPlan) -> list[Suggestion]:
+    out = []
+    peak = e.points["max"]
+    if peak.needed is not None and peak.needed > e.instances["max"]:
+        out.append(
+            Suggestion(
+                e.name,
+                "instances-max",
+                f"the models' max copies need {peak.needed} × {e.instance_type} but instances.max "
+                f"is {e.instances['max']}: set instances.max: {peak.needed}, or copies beyond "
+                f"{e.instances['max']} instances will never be placed",
+                None,
+            )
+        )
+    idle = e.points["min"]
+    if idle.needed is not None and idle.needed < e.instances["min"]:
+        spare = e.instances["min"] - idle.needed
+        saving = None if e.hourly_usd is None else spare * e.hourly_usd * HOURS_PER_MONTH
+        out.append(
+            Suggestion(
+                e.name,
+                "instances-min",
+                f"at min copies the models need {idle.needed} instance(s) but instances.min keeps "
+                f"{e.instances['min']}: instances.min: {idle.needed} saves {_usd(saving)}/month "
+                "while idle",
+                saving,
+            )
+        )
+    return out
+
+
+def _cheaper_type(
+    env: ResolvedEnvironment, e: EndpointPlan, models: list[ResolvedModel]
+) -> Suggestion | None:
+    # Compare the copies' own needs on both types; instances kept by instances.min or
+    # instances.initial beyond those needs are the instance-count suggestions' business.
+    needed = e.points["initial"].needed
+    if e.hourly_usd is None or needed is None or not models:
+        return None
+    current = needed * e.hourly_usd * HOURS_PER_MONTH
+    overrides = env.doc.spec.spec.pricing
+    best: tuple[float, str, dict[str, int]] | None = None
+    if current == 0:
+        return None
+    for inst in instances.all_types():
+        price = prices.hourly(inst.name, overrides)
+        if inst.name == e.instance_type or price is None:
+            continue
+        if not all(fits_copy(m, inst) for m in models):
+            continue
+        counts = {}
+        for p in POINTS:
+            if e.dedicated:
+                counts[p] = e.instances[p]
+            else:
+                copies = [m.demand for m in models for _ in range(getattr(m.spec.spec.copies, p))]
+                packing = pack(copies, inst, search_nodes=2_000)
+                counts[p] = packing.instances if packing else 0
+        cost = counts["initial"] * price.usd_per_hour * HOURS_PER_MONTH
+        if cost < current and (best is None or cost < best[0]):
+            best = (cost, inst.name, counts)
+    if best is None:
+        return None
+    cost, name, counts = best
+    saving = current - cost
+    shape = " / ".join(str(counts[p]) for p in POINTS)
+    return Suggestion(
+        e.name,
+        "instance-type",
+        f"{name} would hold the same copies on {shape} instances (min / initial / max) for "
+        f"{_usd(cost)}/month at initial copies instead of {_usd(current)}: saves "
+        f"{_usd(saving)}/month ({saving / current:.0%})",
+        saving,
+    )
+
+
+def _usd(value: float | None) -> str:
+    return "an unknown amount" if value is None else f"${value:,.0f}"

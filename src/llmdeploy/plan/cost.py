@@ -1,0 +1,251 @@
+"""Capacity and cost of an environment: what each endpoint needs and costs, and what the same
+portfolio would cost hosted the old way (each model on dedicated instances, never at zero).
+
+Three points are planned: every model at `copies.min` (idle), at `copies.initial` (as
+deployed) and at `copies.max` (peak). At each, the copies are packed onto the endpoint's
+instance type; the endpoint runs that many instances, but never fewer than its
+`instances.min` (or `instances.initial` when deployed) nor more than its `instances.max`.
+Prices are on-demand, 730 hours a month; an unknown price makes a cost unknown, never zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llmdeploy.catalog import engines, instances, prices
+from llmdeploy.catalog.instances import InstanceType
+from llmdeploy.catalog.prices import HOURS_PER_MONTH
+from llmdeploy.plan.capacity import Demand, pack
+from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
+from llmdeploy.plan.rules import USABLE_MEMORY_FRACTION
+
+Point = Literal["min", "initial", "max"]
+POINTS: tuple[Point, ...] = ("min", "initial", "max")
+
+
+@dataclass(frozen=True)
+class ModelNeeds:
+    name: str
+    endpoint: str
+    demand: Demand | None  # one copy; None for a dedicated model (it takes whole instances)
+    copies: dict[str, int]  # per point
+    weights_gib: float | None  # all of one copy's weights, where sizeBillions is known
+    weights_gib_per_device: float | None
+    kv_cache_gib_per_device: float | None  # device memory left to vLLM after the weights
+
+
+@dataclass(frozen=True)
+class PointPlan:
+    copies: int
+    needed: int | None  # instances the copies need (None: a copy fits no instance)
+    optimal: bool  # `needed` is proven minimal
+    running: int  # instances the endpoint runs: needed, within instances.min/initial..max
+    holds: bool  # instances.max can hold the copies
+    monthly_usd: float | None
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    name: str
+    instance_type: str
+    dedicated: bool
+    instances: dict[str, int]  # the spec's min / initial / max
+    hourly_usd: float | None
+    price_source: str | None
+    models: tuple[ModelNeeds, ...]
+    points: dict[str, PointPlan]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One model hosted the old way: its own endpoint of the cheapest type that fits a copy."""
+
+    model: str
+    instance_type: str | None  # None: no priced instance type fits one copy
+    hourly_usd: float | None
+    instances: dict[str, int]
+    monthly_usd: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    name: str
+    endpoints: tuple[EndpointPlan, ...]
+    baselines: tuple[Baseline, ...]
+    monthly_usd: dict[str, float | None]  # None where some endpoint's price is unknown
+    monthly_usd_known: dict[str, float]  # over the endpoints whose price is known
+    unknown_prices: tuple[str, ...]
+    # Shared vs dedicated, over the endpoints and models where both costs are known.
+    comparable_shared_usd: dict[str, float]
+    comparable_dedicated_usd: dict[str, float]
+    ratio: dict[str, float | None]
+    excluded: tuple[str, ...] = field(default=())  # why something is left out of the ratio
+
+
+def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
+    overrides = env.doc.spec.spec.pricing
+    endpoints = [_shared(env, i) for i in range(len(env.doc.spec.spec.endpoints))]
+    endpoints += [_dedicated(m, overrides) for m in env.models if m.dedicated]
+    baselines = {m.name: _baseline(m, overrides) for m in env.models}
+
+    unknown = sorted({e.instance_type for e in endpoints if e.hourly_usd is None})
+    known = {p: sum(e.points[p].monthly_usd or 0.0 for e in endpoints) for p in POINTS}
+    totals = {p: None if unknown else known[p] for p in POINTS}
+
+    shared = {p: 0.0 for p in POINTS}
+    dedicated = {p: 0.0 for p in POINTS}
+    excluded: list[str] = []
+    for e in endpoints:
+        names = [m.name for m in e.models]
+        if e.hourly_usd is None:
+            excluded.append(f"{e.name}: price of {e.instance_type} unknown")
+            continue
+        missing = [n for n in names if baselines[n].hourly_usd is None]
+        if missing:
+            excluded.append(
+                f"{e.name}: no priced instance type fits one copy of {', '.join(missing)}"
+            )
+            continue
+        for p in POINTS:
+            shared[p] += e.points[p].monthly_usd or 0.0
+            dedicated[p] += sum(baselines[n].monthly_usd[p] or 0.0 for n in names)
+    ratio = {p: (dedicated[p] / shared[p] if shared[p] > 0 else None) for p in POINTS}
+    return EnvironmentPlan(
+        name=env.name,
+        endpoints=tuple(endpoints),
+        baselines=tuple(baselines.values()),
+        monthly_usd=totals,
+        monthly_usd_known=known,
+        unknown_prices=tuple(unknown),
+        comparable_shared_usd=shared,
+        comparable_dedicated_usd=dedicated,
+        ratio=ratio,
+        excluded=tuple(excluded),
+    )
+
+
+def _needs(m: ResolvedModel, endpoint: str) -> ModelNeeds:
+    spec = m.spec.spec
+    copies = spec.copies
+    counts = {p: getattr(copies, p) for p in POINTS} if copies else {p: 0 for p in POINTS}
+    weights = per_device = kv = None
+    devices = m.devices_per_replica
+    if spec.size_billions is not None and devices and m.instance is not None:
+        bpp = engines.weight_bytes_per_parameter(spec.lmi.quantization, spec.lmi.dtype)
+        weights = spec.size_billions * 1e9 * bpp / 2**30
+        per_device = weights / devices
+        kv = m.instance.memory_mib_per_device / 1024 * USABLE_MEMORY_FRACTION - per_device
+    return ModelNeeds(
+        m.name, endpoint, None if m.dedicated else m.demand, counts, weights, per_device, kv
+    )
+
+
+def _price(instance_type: str, overrides) -> tuple[float | None, str | None]:
+    price = prices.hourly(instance_type, overrides)
+    return (price.usd_per_hour, price.source) if price else (None, None)
+
+
+def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
+    ep = env.doc.spec.spec.endpoints[index]
+    inst = instances.get(ep.instance_type)
+    models = tuple(_needs(m, ep.name) for m in env.models_on(ep.name) if m.demand)
+    hourly, source = _price(ep.instance_type, env.doc.spec.spec.pricing)
+    floors = {"min": ep.instances.min, "initial": ep.instances.initial, "max": ep.instances.min}
+    points = {}
+    for p in POINTS:
+        copies = [m.demand for m in models for _ in range(m.copies[p])]
+        packing = pack(copies, inst) if inst is not None else None
+        needed = packing.instances if packing else None
+        running = min(max(needed or 0, floors[p]), ep.instances.max)
+        points[p] = PointPlan(
+            copies=len(copies),
+            needed=needed,
+            optimal=bool(packing and packing.optimal),
+            running=running,
+            holds=needed is not None and needed <= ep.instances.max,
+            monthly_usd=None if hourly is None else running * hourly * HOURS_PER_MONTH,
+        )
+    return EndpointPlan(
+        ep.name,
+        ep.instance_type,
+        False,
+        {"min": ep.instances.min, "initial": ep.instances.initial, "max": ep.instances.max},
+        hourly,
+        source,
+        models,
+        points,
+    )
+
+
+def _dedicated(m: ResolvedModel, overrides) -> EndpointPlan:
+    ded = m.spec.spec.dedicated
+    assert ded is not None
+    hourly, source = _price(ded.instance_type, overrides)
+    counts = {p: getattr(ded.instances, p) for p in POINTS}
+    points = {
+        p: PointPlan(
+            copies=counts[p],
+            needed=counts[p],
+            optimal=True,
+            running=counts[p],
+            holds=True,
+            monthly_usd=None if hourly is None else counts[p] * hourly * HOURS_PER_MONTH,
+        )
+        for p in POINTS
+    }
+    return EndpointPlan(
+        m.name, ded.instance_type, True, counts, hourly, source, (_needs(m, m.name),), points
+    )
+
+
+def fits_copy(m: ResolvedModel, inst: InstanceType) -> bool:
+    """Whether one copy of ``m``, as specified, could run on ``inst``."""
+    spec = m.spec.spec
+    if inst.kind != m.engine.accelerator:
+        return False
+    if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
+        return False
+    demand = m.demand
+    devices = demand.devices if demand else (spec.lmi.tensor_parallel_degree or 1)
+    if demand is not None and not demand.fits(inst):
+        return False
+    if devices > inst.devices:
+        return False
+    if spec.size_billions is not None:
+        bpp = engines.weight_bytes_per_parameter(spec.lmi.quantization, spec.lmi.dtype)
+        weights_mib = spec.size_billions * 1e9 * bpp / 2**20
+        if weights_mib > devices * inst.memory_mib_per_device * USABLE_MEMORY_FRACTION:
+            return False
+    return True
+
+
+def _baseline(m: ResolvedModel, overrides) -> Baseline:
+    if m.dedicated:  # already hosted the old way: the same endpoint on both sides
+        ded = m.spec.spec.dedicated
+        hourly, _ = _price(ded.instance_type, overrides)
+        counts = {p: getattr(ded.instances, p) for p in POINTS}
+        return Baseline(
+            m.name,
+            ded.instance_type,
+            hourly,
+            counts,
+            {p: None if hourly is None else counts[p] * hourly * HOURS_PER_MONTH for p in POINTS},
+        )
+    priced = [
+        (price, inst)
+        for inst in instances.all_types()
+        if (price := _price(inst.name, overrides)[0]) is not None and fits_copy(m, inst)
+    ]
+    if not priced:
+        return Baseline(m.name, None, None, {p: 0 for p in POINTS}, {p: None for p in POINTS})
+    hourly, inst = min(priced, key=lambda pi: (pi[0], pi[1].name))
+    copies = m.spec.spec.copies
+    counts = {}
+    for p in POINTS:
+        # The old way never scales to zero: at least one copy, always.
+        n = max(getattr(copies, p) if copies else 1, 1)
+        counts[p] = pack([m.demand] * n, inst).instances  # type: ignore[union-attr]
+    return Baseline(
+        m.name, inst.name, hourly, counts, {p: counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
+    )

@@ -1,0 +1,44 @@
+"""`llmdeploy plan` as a user runs it on the example portfolio."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from conftest import REPO, base_model, mutate
+from llmdeploy.cli.main import app
+
+runner = CliRunner()
+
+
+def test_plan_prints_capacity_cost_and_the_ratio(monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = runner.invoke(app, ["plan", "--env", "prod"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "codegen-p4d" in out and "ml.p4d.24xlarge" in out and "$37.69/h" in out
+    assert "dedicated ÷ shared" in out
+    assert "price unknown" in out  # ml.p5en.48xlarge has no sourced price
+    assert "Environment dev" not in out
+
+
+def test_plan_json_has_every_number(monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = runner.invoke(app, ["plan", "-o", "json", "--suggest"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    prod = next(e for e in report["environments"] if e["name"] == "prod")
+    codegen = next(e for e in prod["endpoints"] if e["name"] == "codegen-p4d")
+    assert set(codegen["points"]) == {"min", "initial", "max"}
+    assert codegen["points"]["initial"]["needed"] >= 1
+    assert {m["name"] for m in codegen["models"]} >= {"inline-completion", "flow-generation"}
+    assert prod["ratio"]["initial"] > 1
+    assert isinstance(prod["suggestions"], list)
+
+
+def test_plan_refuses_invalid_specs_like_validate(specs):
+    specs.standard(None, mutate(base_model(), spec__lmi__tensorParallelDegree=4))
+    result = runner.invoke(app, ["plan", str(specs.root)])
+    assert result.exit_code == 1
+    assert "tp-matches-accelerators" in result.stderr
