@@ -11,7 +11,7 @@ from conftest import base_environment, base_model, mutate
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.prices import Price
 from llmdeploy.plan.advice import suggest
-from llmdeploy.plan.capacity import Demand, _first_fit, _vector, pack
+from llmdeploy.plan.capacity import Demand, Packing, _first_fit, _vector, pack
 from llmdeploy.plan.cost import plan_environment
 
 H = 730  # hours per month
@@ -198,3 +198,12 @@ def test_pack_is_exact_on_identical_copies():
     g5 = instances.get("ml.g5.12xlarge")
     result = pack([Demand(3, 1024, 1)] * 5, g5)  # 3 of 4 GPUs each: one per instance
     assert (result.instances, result.lower_bound, result.optimal) == (5, 4, True)
+
+
+def test_the_integer_program_finds_the_optimum_greedy_misses():
+    p4d = instances.get("ml.p4d.24xlarge")
+    demands = [Demand(1, 16384, c) for c in (48, 36, 36, 24, 24, 24)]
+    # No search: first-fit (3 instances) hands over to the integer program directly.
+    result = pack(demands, p4d, search_nodes=0)
+    assert (result.instances, result.optimal) == (2, True)
+    assert pack(demands, p4d, search_nodes=0, exact_seconds=0) == Packing(3, 2, False)

@@ -2,10 +2,11 @@
 
 Copies are packed onto instances in three dimensions at once (accelerator devices, host
 memory, CPU cores): a vector bin-packing problem, NP-hard in general. `pack` first packs
-first-fit decreasing under a few orderings and keeps the best; when that is above the
-fractional lower bound it runs a branch-and-bound search that proves the optimum or improves
-on it, within a node budget (so planning a thousand models stays fast). The result says
-whether the count is proven optimal.
+first-fit decreasing under a few orderings and keeps the best. Most real portfolios stop
+there: the count equals the fractional lower bound, so it is optimal. Otherwise a small
+problem goes to a branch-and-bound search, a large one (or one the search could not finish)
+to an integer program (`exact`), each within a budget so that planning a thousand models stays
+fast. The result says whether the count is proven optimal.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from llmdeploy.catalog.instances import InstanceType
 
 EPSILON = 1e-9
 SEARCH_NODES = 20_000  # per packing (~1 s at worst here); past it the best found is kept
+SEARCH_MAX_COPIES = 40  # beyond this the search rarely finishes; the integer program does
+EXACT_SECONDS = 2.0  # time limit of the integer program per packing
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,15 @@ def lower_bound(copies: Iterable[Demand], instance: InstanceType) -> int:
 
 
 def pack(
-    copies: Iterable[Demand], instance: InstanceType, *, search_nodes: int = SEARCH_NODES
+    copies: Iterable[Demand],
+    instance: InstanceType,
+    *,
+    search_nodes: int = SEARCH_NODES,
+    exact_seconds: float = EXACT_SECONDS,
 ) -> Packing | None:
-    """The fewest instances that host every copy, or None if a copy fits no instance."""
+    """The fewest instances that host every copy, or None if a copy fits no instance.
+
+    ``exact_seconds=0`` skips the integer program (heuristic and search only)."""
     items = list(copies)
     if any(not d.fits(instance) for d in items):
         return None
@@ -72,8 +81,18 @@ def pack(
     best = min(_first_fit(sorted(vectors, key=key, reverse=True)) for key in _ORDERS)
     if best == bound:
         return Packing(best, bound, True)
-    found, complete = _branch_and_bound(vectors, best, bound, search_nodes)
-    return Packing(found, bound, complete or found == bound)
+    if len(items) <= SEARCH_MAX_COPIES:
+        best, complete = _branch_and_bound(vectors, best, bound, search_nodes)
+        if complete or best == bound:
+            return Packing(best, bound, True)
+    if exact_seconds > 0:
+        from llmdeploy.plan import exact
+
+        solution = exact.solve(items, instance, best, seconds=exact_seconds)
+        if solution is not None and solution.instances <= best:
+            proven = solution.proven or solution.instances == bound
+            return Packing(solution.instances, bound, proven)
+    return Packing(best, bound, False)
 
 
 _ORDERS: Sequence[Callable[[tuple[float, float, float]], float]] = (
