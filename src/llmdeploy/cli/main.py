@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from llmdeploy import __version__
-from llmdeploy.cli import plan, schema, validate
+from llmdeploy.cli import plan, schema, synth, validate
 
 app = typer.Typer(
     name="llmdeploy",
@@ -37,6 +37,7 @@ def main(
 
 app.command("validate")(validate.validate)
 app.command("plan")(plan.plan)
+app.command("synth")(synth.synth)
 app.command("schema")(schema.schema)
 
 

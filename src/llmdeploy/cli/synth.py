@@ -1,0 +1,72 @@
+"""`llmdeploy synth`: the environment's CDK stacks as a cloud assembly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
+from llmdeploy.cli.validate import DEFAULT_PATHS
+
+
+@boundary
+def synth(
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(help="Only these models (and the endpoints they live on). Default: all."),
+    ] = None,
+    env: Annotated[str, typer.Option("--env", "-e", help="The environment to synthesize.")] = ...,
+    outdir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where to write the cloud assembly.")
+    ] = Path("cdk.out"),
+    specs: Annotated[
+        list[Path] | None,
+        typer.Option("--specs", help="Spec files or folders. Default: models/ and infra/."),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text, or json for machines.")
+    ] = OutputFormat.text,
+    nag: Annotated[
+        bool, typer.Option("--nag", help="Also run cdk-nag's AwsSolutions checks.")
+    ] = False,
+) -> None:
+    """Write the CloudFormation templates of an environment (one stack per endpoint and per
+    model). Spec errors stop it before CDK starts."""
+    from llmdeploy.errors import SpecError
+    from llmdeploy.plan import check
+
+    targets = list(specs) if specs else [Path(p) for p in DEFAULT_PATHS]
+    try:
+        checked = check(targets, [env])
+    except SpecError as exc:
+        report_spec_error(exc, output)
+        raise typer.Exit(1) from None
+    from llmdeploy.synth.assembly import synthesize
+
+    (resolved,) = checked.environments
+    summaries = synthesize(resolved, outdir, models or (), nag=nag)
+    if output is OutputFormat.json:
+        emit_json(
+            {
+                "environment": env,
+                "outdir": str(outdir),
+                "stacks": [
+                    {
+                        "name": s.name,
+                        "template": str(s.template),
+                        "resources": s.resources,
+                        "types": s.by_type,
+                    }
+                    for s in summaries
+                ],
+            }
+        )
+        return
+    width = max(len(s.name) for s in summaries)
+    print(f"{'stack':<{width}}  resources")
+    for s in summaries:
+        print(f"{s.name:<{width}}  {s.resources:>9}")
+    print(f"\n{len(summaries)} stack(s) written to {outdir}/", file=sys.stderr)

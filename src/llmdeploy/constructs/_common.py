@@ -1,0 +1,341 @@
+"""What the endpoint constructs share: encryption and logs, the execution role, the
+blue/green deployment config, and SageMaker metrics."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from llmdeploy.constructs.types import EndpointRollout, ModelData, RolloutStrategy
+
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+ROLE_NAME_LIMIT = 64
+
+
+def acknowledge(scope: Construct, rule: str, reason: str) -> None:
+    """Record that a policy-validation finding (cdk-nag's AwsSolutions pack, for one) is
+    intended here, and why. Granular ids name the exact wildcard: `AwsSolutions-IAM5[...]`."""
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def role_name_for(endpoint_name: str) -> str:
+    """The execution role's physical name: stable, so that model stacks can attach their
+    grants to it by name (no CloudFormation export, which would lock the endpoint stack)."""
+    name = f"{endpoint_name}-exec"
+    if len(name) <= ROLE_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(endpoint_name.encode()).hexdigest()[:8]
+    return f"{endpoint_name[: ROLE_NAME_LIMIT - 14]}-{digest}-exec"
+
+
+def log_group_name(endpoint_name: str) -> str:
+    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
+
+
+def encryption_and_logs(
+    scope: Construct, endpoint_name: str, key: kms.IKey | None, retention: logs.RetentionDays
+) -> tuple[kms.IKey, logs.LogGroup]:
+    """The customer-managed key (created, rotated, unless given) and the endpoint's log group,
+    created by us so that it is encrypted and expires (SageMaker would create neither)."""
+    if key is None:
+        key = kms.Key(
+            scope,
+            "Key",
+            description=f"llmdeploy: SageMaker endpoint {endpoint_name} (volumes, logs)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        group_arn = (
+            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+            f"{log_group_name(endpoint_name)}"
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+            )
+        )
+    group = logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=log_group_name(endpoint_name),
+        encryption_key=key,
+        retention=retention,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    return key, group
+
+
+def execution_role(
+    scope: Construct,
+    endpoint_name: str,
+    *,
+    key: kms.IKey,
+    log_group: logs.ILogGroup,
+    in_vpc: bool,
+) -> iam.Role:
+    """Least privilege for the endpoint: its logs and metrics, its key, pulling images, and
+    (in a VPC) its network interfaces. Model weights and image repositories are granted by
+    each model (`grant_model_access`), never AmazonSageMakerFullAccess."""
+    role = iam.Role(
+        scope,
+        "ExecutionRole",
+        role_name=role_name_for(endpoint_name),
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=f"llmdeploy: SageMaker endpoint {endpoint_name}",
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],  # PutMetricData has no resource type; scoped by namespace
+            conditions={
+                "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}
+            },
+        )
+    )
+    role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    key.grant_encrypt_decrypt(role)
+    log_arn = f"<{Stack.of(scope).get_logical_id(log_group.node.default_child)}.Arn>:*"
+    for finding, reason in (
+        (
+            "Resource::*",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no "
+            "resource ARN (the metric namespace is conditioned); ENI actions in a VPC act on "
+            "interfaces that do not exist yet",
+        ),
+        (
+            f"Resource::{log_arn}",
+            "the endpoint's log streams are created by SageMaker in this one log group",
+        ),
+        ("Action::kms:ReEncrypt*", "CDK's encrypt/decrypt grant on this endpoint's one key"),
+        ("Action::kms:GenerateDataKey*", "CDK's encrypt/decrypt grant on this endpoint's one key"),
+    ):
+        acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)
+    if in_vpc:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                resources=["*"],  # ENI actions take no resource ARNs before the ENI exists
+            )
+        )
+    return role
+
+
+def acknowledge_model_access(scope: Construct, data: ModelData) -> None:
+    if data.s3_uri and not data.compressed:
+        acknowledge(
+            scope,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{data.bucket}/"
+            f"{data.key_prefix}*]",
+            "the model reads every object under its own weights prefix, and only those",
+        )
+
+
+def model_access_statements(image_uri: str, data: ModelData) -> list[iam.PolicyStatement]:
+    """Read the model's own S3 prefix (or object) and pull its own image repository."""
+    statements = []
+    repo = image_repository_arn(image_uri)
+    if repo:
+        statements.append(
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[repo],
+            )
+        )
+    if data.s3_uri:
+        bucket_arn = f"arn:{Aws.PARTITION}:s3:::{data.bucket}"
+        prefix = data.key_prefix
+        statements.append(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"{bucket_arn}/{prefix}" if data.compressed else f"{bucket_arn}/{prefix}*"
+                ],
+            )
+        )
+        statements.append(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+    return statements
+
+
+def image_repository_arn(image_uri: str) -> str | None:
+    # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>:<tag>
+    host, _, rest = image_uri.partition("/")
+    parts = host.split(".")
+    if len(parts) < 6 or parts[1:3] != ["dkr", "ecr"]:
+        return None
+    account, region = parts[0], parts[3]
+    repo = rest.split("@")[0].rsplit(":", 1)[0]
+    partition = "aws-cn" if host.endswith(".cn") else Aws.PARTITION
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repo}"
+
+
+def vpc_config(
+    prop_type: type,
+    subnets: Sequence[ec2.ISubnet],
+    security_groups: Sequence[ec2.ISecurityGroup],
+):
+    """``prop_type`` is the L1's own VpcConfigProperty (CfnEndpointConfig's or CfnModel's)."""
+    if not subnets:
+        return None
+    return prop_type(
+        subnets=[s.subnet_id for s in subnets],
+        security_group_ids=[g.security_group_id for g in security_groups],
+    )
+
+
+def blue_green(
+    rollout: EndpointRollout, alarms: Sequence[cw.IAlarm]
+) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+    """Blue/green for endpoint (instance) changes, rolled back by ``alarms``."""
+    size = sagemaker.CfnEndpoint.CapacitySizeProperty(
+        type="CAPACITY_PERCENT", value=rollout.traffic_percent
+    )
+    steps = 1
+    if rollout.strategy is RolloutStrategy.LINEAR:
+        steps = -(-100 // rollout.traffic_percent)
+    routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+        type=rollout.strategy.value,
+        wait_interval_in_seconds=rollout.wait_seconds,
+        canary_size=size if rollout.strategy is RolloutStrategy.CANARY else None,
+        linear_step_size=size if rollout.strategy is RolloutStrategy.LINEAR else None,
+    )
+    # SageMaker: the timeout must exceed every wait; leave half an hour to bring instances up.
+    timeout = min(28_800, max(600, rollout.wait_seconds * (steps + 1) + 1800))
+    return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+        blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+            traffic_routing_configuration=routing,
+            maximum_execution_timeout_in_seconds=timeout,
+        ),
+        auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+            alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in alarms]
+        )
+        if alarms
+        else None,
+    )
+
+
+def sagemaker_metric(
+    metric_name: str,
+    dimensions: Mapping[str, str],
+    *,
+    statistic: str = "Sum",
+    period: Duration | None = None,
+) -> cw.Metric:
+    return cw.Metric(
+        namespace=SAGEMAKER_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map=dict(dimensions),
+        statistic=statistic,
+        period=period or Duration.minutes(1),
+    )
+
+
+def error_rate_alarm(
+    scope: Construct,
+    id: str,
+    *,
+    alarm_name: str,
+    dimensions: Mapping[str, str],
+    threshold_percent: float,
+) -> cw.Alarm:
+    """5XX errors as a percentage of invocations, two bad minutes out of three."""
+    rate = cw.MathExpression(
+        expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+        using_metrics={
+            "errors": sagemaker_metric("Invocation5XXErrors", dimensions),
+            "invocations": sagemaker_metric("Invocations", dimensions),
+        },
+        period=Duration.minutes(1),
+        label="5XX error rate (%)",
+    )
+    return cw.Alarm(
+        scope,
+        id,
+        alarm_name=alarm_name,
+        metric=rate,
+        threshold=threshold_percent,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=3,
+        datapoints_to_alarm=2,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        alarm_description=f"Rolls back a deployment when 5XX errors reach {threshold_percent}% "
+        "of invocations",
+    )
+
+
+def latency_alarm(
+    scope: Construct,
+    id: str,
+    *,
+    alarm_name: str,
+    dimensions: Mapping[str, str],
+    p95_ms: int,
+) -> cw.Alarm:
+    """p95 ModelLatency (reported in microseconds) above the limit, two minutes out of three."""
+    return cw.Alarm(
+        scope,
+        id,
+        alarm_name=alarm_name,
+        metric=sagemaker_metric("ModelLatency", dimensions, statistic="p95"),
+        threshold=p95_ms * 1000,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=3,
+        datapoints_to_alarm=2,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        alarm_description=f"Rolls back a deployment when p95 model latency exceeds {p95_ms} ms",
+    )
+
+
+def autoscaling_role(scope: Construct) -> iam.IRole:
+    """Application Auto Scaling's service-linked role for SageMaker: AWS-managed with exactly
+    the rights scaling needs (created by the service on first use), instead of a new role."""
+    return iam.Role.from_role_arn(
+        scope,
+        "AutoscalingRole",
+        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
+        "sagemaker.application-autoscaling.amazonaws.com/"
+        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+    )

@@ -1,0 +1,223 @@
+"""`DedicatedEndpoint`: one model on an endpoint of its own (no inference components)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, Names
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from llmdeploy.catalog.engines import MAX_ENV_VARS
+from llmdeploy.constructs import _common
+from llmdeploy.constructs.endpoint import DEFAULT_VARIANT, IEndpoint
+from llmdeploy.constructs.types import (
+    Autoscaling,
+    Counts,
+    EndpointRollout,
+    InstanceType,
+    ModelData,
+    RollbackAlarms,
+    RolloutStrategy,
+    ScalingMetric,
+)
+
+# The variant-level twins of the inference-component metrics.
+_METRICS = appscaling.PredefinedMetric
+_VARIANT_METRIC = {
+    ScalingMetric.CONCURRENT_REQUESTS_PER_COPY: (
+        _METRICS.SAGEMAKER_VARIANT_CONCURRENT_REQUESTS_PER_MODEL_HIGH_RESOLUTION
+    ),
+    ScalingMetric.INVOCATIONS_PER_COPY: _METRICS.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+}
+
+
+class DedicatedEndpoint(IEndpoint):
+    """A single-model endpoint: the model takes whole instances (the hybrid case, e.g. a
+    70B model on its own P5en instances).
+
+    Created: a SageMaker Model (image, weights, environment, network isolation), an endpoint
+    config with one variant of that model, the endpoint with a blue/green deployment rolled
+    back on ``rollback`` alarms (and a 5XX-rate alarm), instance-count autoscaling with
+    ``autoscaling``, and the same security defaults as `LlmEndpoint` (least-privilege role,
+    customer-managed key, encrypted logs). Dedicated endpoints cannot scale to zero
+    instances: ``instances.min`` must be at least 1.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        instance_type: InstanceType,
+        image_uri: str,
+        instances: Counts = Counts(1, 1, 1),
+        endpoint_name: str | None = None,
+        model_data: ModelData = ModelData(),
+        environment: Mapping[str, str] | None = None,
+        autoscaling: Autoscaling | None = None,
+        rollback: RollbackAlarms = RollbackAlarms(),
+        rollout: EndpointRollout = EndpointRollout(RolloutStrategy.ALL_AT_ONCE, 10, 600),
+        startup_timeout_seconds: int = 1800,
+        encryption_key: kms.IKey | None = None,
+        vpc_subnets: Sequence[ec2.ISubnet] = (),
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+        network_isolation: bool = True,
+        volume_size_gb: int | None = None,
+        variant_name: str = DEFAULT_VARIANT,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        error_rate_alarm_percent: float = 5,
+    ) -> None:
+        super().__init__(scope, id)
+        if instances.min < 1:
+            raise ValueError(
+                "a dedicated endpoint keeps instances.min >= 1; only endpoints "
+                "with inference components scale to zero"
+            )
+        environment = dict(environment or {})
+        if len(environment) > MAX_ENV_VARS:
+            raise ValueError(
+                f"environment has {len(environment)} variables; at most {MAX_ENV_VARS}"
+            )
+        self.endpoint_name = (
+            endpoint_name
+            or Names.unique_resource_name(
+                self, max_length=63, separator="-", allowed_special_characters="-"
+            ).lower()
+        )
+        self.variant_name = variant_name
+        local_nvme = instance_type.has_local_nvme
+        self.encryption_key, self.log_group = _common.encryption_and_logs(
+            self, self.endpoint_name, encryption_key, log_retention
+        )
+        self.role = _common.execution_role(
+            self,
+            self.endpoint_name,
+            key=self.encryption_key,
+            log_group=self.log_group,
+            in_vpc=bool(vpc_subnets),
+        )
+        statements = _common.model_access_statements(image_uri, model_data)
+        policy = (
+            iam.Policy(self, "ModelAccess", statements=statements, roles=[self.role])
+            if statements
+            else None
+        )
+        if policy is not None:
+            _common.acknowledge_model_access(policy, model_data)
+        data_source = None
+        if model_data.s3_uri and not model_data.compressed:
+            data_source = sagemaker.CfnModel.ModelDataSourceProperty(
+                s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                    s3_uri=model_data.s3_uri, s3_data_type="S3Prefix", compression_type="None"
+                )
+            )
+        self._model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image_uri,
+                environment=environment or None,
+                model_data_source=data_source,
+                model_data_url=model_data.s3_uri if model_data.compressed else None,
+            ),
+            enable_network_isolation=network_isolation,
+            vpc_config=_common.vpc_config(
+                sagemaker.CfnModel.VpcConfigProperty, vpc_subnets, security_groups
+            ),
+        )
+        if policy is not None:
+            self._model.node.add_dependency(policy)
+        self._model.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
+        self._config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=variant_name,
+                    model_name=self._model.attr_model_name,
+                    instance_type=instance_type.name,
+                    initial_instance_count=instances.initial,
+                    initial_variant_weight=1.0,
+                    model_data_download_timeout_in_seconds=startup_timeout_seconds,
+                    container_startup_health_check_timeout_in_seconds=startup_timeout_seconds,
+                    volume_size_in_gb=None if local_nvme else volume_size_gb,
+                )
+            ],
+            kms_key_id=None if local_nvme else self.encryption_key.key_arn,
+        )
+        if local_nvme:
+            _common.acknowledge(
+                self._config,
+                "AwsSolutions-SM3",
+                f"{instance_type} has local NVMe storage, encrypted by the instance's hardware; "
+                "SageMaker refuses KmsKeyId for it. The key still encrypts the logs.",
+            )
+        dims = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
+        alarms = [
+            _common.error_rate_alarm(
+                self,
+                "ErrorRateAlarm",
+                alarm_name=f"{self.endpoint_name}-5xx-rate",
+                dimensions=dims,
+                threshold_percent=rollback.error_rate_percent or error_rate_alarm_percent,
+            )
+        ]
+        if rollback.p95_latency_ms is not None:
+            alarms.append(
+                _common.latency_alarm(
+                    self,
+                    "LatencyAlarm",
+                    alarm_name=f"{self.endpoint_name}-p95-latency",
+                    dimensions=dims,
+                    p95_ms=rollback.p95_latency_ms,
+                )
+            )
+        self.rollback_alarms = tuple(alarms)
+        self._endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=self._config.attr_endpoint_config_name,
+            deployment_config=_common.blue_green(rollout, alarms),
+        )
+        self.scalable_target: appscaling.ScalableTarget | None = None
+        if autoscaling is not None or instances.max > instances.min:
+            target = appscaling.ScalableTarget(
+                self,
+                "Scaling",
+                service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+                resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                min_capacity=instances.min,
+                max_capacity=instances.max,
+                role=_common.autoscaling_role(self),
+            )
+            target.node.add_dependency(self._endpoint)
+            if autoscaling is not None:
+                target.scale_to_track_metric(
+                    "TargetTracking",
+                    target_value=autoscaling.target,
+                    predefined_metric=_VARIANT_METRIC[autoscaling.metric],
+                    scale_in_cooldown=Duration.seconds(autoscaling.scale_in_cooldown_seconds),
+                    scale_out_cooldown=Duration.seconds(autoscaling.scale_out_cooldown_seconds),
+                )
+            self.scalable_target = target
+
+    @property
+    def cfn_endpoint(self) -> sagemaker.CfnEndpoint:
+        return self._endpoint
+
+    @property
+    def cfn_endpoint_config(self) -> sagemaker.CfnEndpointConfig:
+        return self._config
+
+    @property
+    def cfn_model(self) -> sagemaker.CfnModel:
+        return self._model

@@ -1,0 +1,333 @@
+"""`InferenceComponent`: one model on a shared endpoint, with its copies, autoscaling
+(including scale to zero and back) and a rolling update guarded by alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Arn, Duration, Names, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from llmdeploy.catalog.engines import MAX_ENV_VARS
+from llmdeploy.constructs import _common
+from llmdeploy.constructs.endpoint import IEndpoint
+from llmdeploy.constructs.types import Autoscaling, Counts, ModelData, RollbackAlarms
+
+_METRICS = appscaling.PredefinedMetric
+_PREDEFINED = {
+    "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution": (
+        _METRICS.SAGEMAKER_INFERENCE_COMPONENT_CONCURRENT_REQUESTS_PER_COPY_HIGH_RESOLUTION
+    ),
+    "SageMakerInferenceComponentInvocationsPerCopy": (
+        _METRICS.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY
+    ),
+}
+
+
+class InferenceComponent(Construct):
+    """A model served by copies on an `LlmEndpoint` (or an imported endpoint).
+
+    Created: the inference component (image, weights, environment, compute per copy, startup
+    timeouts, copy count, rolling update by copies that rolls back on ``rollback`` alarms);
+    for weights in an S3 prefix also a SageMaker Model that points at them uncompressed; a
+    policy that lets the endpoint's role read exactly this model's weights and pull exactly
+    its image repository; with ``autoscaling`` a scalable target on DesiredCopyCount and target
+    tracking, and when ``copies.min`` is 0 the wake-from-zero step policy and its
+    NoCapacityInvocationFailures alarm, which fires on the first refused request.
+
+    :param endpoint: where the copies run.
+    :param image_uri: the serving container (e.g. a DJL-LMI image).
+    :param accelerators: GPUs or Neuron devices per copy.
+    :param memory_mib: host memory reserved per copy (SageMaker requires it).
+    :param copies: ``Counts(min, initial, max)``; min 0 lets the model scale to zero.
+    :param inference_component_name: default: derived from the construct path (stable).
+    :param model_data: default: none (the container downloads its weights).
+    :param environment: container variables (at most 16).
+    :param cpu_cores: reserved per copy. Default: not reserved.
+    :param autoscaling: default: none (the copy count stays at ``copies.initial``).
+    :param rollout_batch_copies, rollout_wait_seconds: the rolling update. Default: 1 copy,
+        2 minutes between batches.
+    :param rollback: alarms that roll an update back. Default: none.
+    :param startup_timeout_seconds: for the weights download and the container's first
+        health check each (large models load slowly). Default: 1800 s.
+    :param network_isolation, vpc_subnets, security_groups: for the SageMaker Model that an
+        S3-prefix source creates. Default: isolated, no VPC.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        endpoint: IEndpoint,
+        image_uri: str,
+        accelerators: int,
+        memory_mib: int,
+        copies: Counts,
+        inference_component_name: str | None = None,
+        model_data: ModelData = ModelData(),
+        environment: Mapping[str, str] | None = None,
+        cpu_cores: float | None = None,
+        autoscaling: Autoscaling | None = None,
+        rollout_batch_copies: int = 1,
+        rollout_wait_seconds: int = 120,
+        rollback: RollbackAlarms = RollbackAlarms(),
+        startup_timeout_seconds: int = 1800,
+        network_isolation: bool = True,
+        vpc_subnets: Sequence[ec2.ISubnet] = (),
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+    ) -> None:
+        super().__init__(scope, id)
+        environment = dict(environment or {})
+        if len(environment) > MAX_ENV_VARS:
+            raise ValueError(
+                f"environment has {len(environment)} variables; SageMaker allows "
+                f"{MAX_ENV_VARS} per inference component"
+            )
+        if not 60 <= startup_timeout_seconds <= 3600:
+            raise ValueError("startup_timeout_seconds must be between 60 and 3600")
+        self.endpoint = endpoint
+        self.copies = copies
+        self.inference_component_name = (
+            inference_component_name
+            or Names.unique_resource_name(
+                self, max_length=63, separator="-", allowed_special_characters="-"
+            ).lower()
+        )
+        name = self.inference_component_name
+        role = endpoint.role
+        self.access_policy: iam.Policy | None = None
+        statements = _common.model_access_statements(image_uri, model_data)
+        if role is not None and statements:
+            self.access_policy = iam.Policy(
+                self, "ModelAccess", statements=statements, roles=[role]
+            )
+            _common.acknowledge_model_access(self.access_policy, model_data)
+
+        self._model: sagemaker.CfnModel | None = None
+        container = None
+        if model_data.s3_uri and not model_data.compressed:
+            # An inference component's ArtifactUrl takes one .tar.gz; weights in an S3 prefix
+            # reach /opt/ml/model uncompressed only through a Model's ModelDataSource.
+            if role is None:
+                raise ValueError(
+                    "weights in an S3 prefix need the endpoint's execution role: "
+                    "import the endpoint with role=..."
+                )
+            self._model = sagemaker.CfnModel(
+                self,
+                "Model",
+                execution_role_arn=role.role_arn,
+                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                    image=image_uri,
+                    environment=environment or None,
+                    model_data_source=sagemaker.CfnModel.ModelDataSourceProperty(
+                        s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                            s3_uri=model_data.s3_uri,
+                            s3_data_type="S3Prefix",
+                            compression_type="None",
+                        )
+                    ),
+                ),
+                enable_network_isolation=network_isolation,
+                vpc_config=_common.vpc_config(
+                    sagemaker.CfnModel.VpcConfigProperty, vpc_subnets, security_groups
+                ),
+            )
+            if self.access_policy is not None:
+                self._model.node.add_dependency(self.access_policy)
+        else:
+            container = (
+                sagemaker.CfnInferenceComponent.InferenceComponentContainerSpecificationProperty(
+                    image=image_uri,
+                    artifact_url=model_data.s3_uri,
+                    environment=environment or None,
+                )
+            )
+
+        alarms: list[cw.Alarm] = []
+        dims = {"InferenceComponentName": name}
+        if rollback.error_rate_percent is not None:
+            alarms.append(
+                _common.error_rate_alarm(
+                    self,
+                    "ErrorRateAlarm",
+                    alarm_name=f"{name}-5xx-rate",
+                    dimensions=dims,
+                    threshold_percent=rollback.error_rate_percent,
+                )
+            )
+        if rollback.p95_latency_ms is not None:
+            alarms.append(
+                _common.latency_alarm(
+                    self,
+                    "LatencyAlarm",
+                    alarm_name=f"{name}-p95-latency",
+                    dimensions=dims,
+                    p95_ms=rollback.p95_latency_ms,
+                )
+            )
+        self.rollback_alarms = tuple(alarms)
+        ic = sagemaker.CfnInferenceComponent
+        self._component = ic(
+            self,
+            "Resource",
+            endpoint_name=endpoint.endpoint_name,
+            variant_name=endpoint.variant_name,
+            inference_component_name=name,
+            specification=ic.InferenceComponentSpecificationProperty(
+                model_name=self._model.attr_model_name if self._model else None,
+                container=container,
+                startup_parameters=ic.InferenceComponentStartupParametersProperty(
+                    model_data_download_timeout_in_seconds=startup_timeout_seconds,
+                    container_startup_health_check_timeout_in_seconds=startup_timeout_seconds,
+                ),
+                compute_resource_requirements=ic.InferenceComponentComputeResourceRequirementsProperty(
+                    number_of_accelerator_devices_required=accelerators,
+                    number_of_cpu_cores_required=cpu_cores,
+                    min_memory_required_in_mb=memory_mib,
+                ),
+            ),
+            runtime_config=ic.InferenceComponentRuntimeConfigProperty(copy_count=copies.initial),
+            deployment_config=ic.InferenceComponentDeploymentConfigProperty(
+                rolling_update_policy=ic.InferenceComponentRollingUpdatePolicyProperty(
+                    maximum_batch_size=ic.InferenceComponentCapacitySizeProperty(
+                        type="COPY_COUNT", value=rollout_batch_copies
+                    ),
+                    wait_interval_in_seconds=rollout_wait_seconds,
+                    # Each batch loads weights (up to the startup timeout) and bakes.
+                    maximum_execution_timeout_in_seconds=min(
+                        28_800,
+                        max(
+                            600,
+                            (startup_timeout_seconds + rollout_wait_seconds)
+                            * -(-copies.max // rollout_batch_copies),
+                        ),
+                    ),
+                ),
+                auto_rollback_configuration=ic.AutoRollbackConfigurationProperty(
+                    alarms=[ic.AlarmProperty(alarm_name=a.alarm_name) for a in alarms]
+                )
+                if alarms
+                else None,
+            ),
+        )
+        if self.access_policy is not None:
+            self._component.node.add_dependency(self.access_policy)
+        if isinstance(endpoint, Construct) and hasattr(endpoint, "cfn_endpoint"):
+            self._component.node.add_dependency(endpoint.cfn_endpoint)
+
+        self.scalable_target: appscaling.ScalableTarget | None = None
+        self.wake_alarm: cw.Alarm | None = None
+        if autoscaling is not None:
+            self._autoscale(autoscaling)
+
+    def _autoscale(self, scaling: Autoscaling) -> None:
+        target = appscaling.ScalableTarget(
+            self,
+            "Scaling",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"inference-component/{self.inference_component_name}",
+            scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
+            min_capacity=self.copies.min,
+            max_capacity=self.copies.max,
+            role=_common.autoscaling_role(self),
+        )
+        target.node.add_dependency(self._component)
+        target.scale_to_track_metric(
+            "TargetTracking",
+            target_value=scaling.target,
+            predefined_metric=_PREDEFINED[scaling.metric.value],
+            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
+            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
+        )
+        self.scalable_target = target
+        if self.copies.min > 0:
+            return
+        # Target tracking cannot leave zero copies (a per-copy metric has no value at zero):
+        # a request refused for lack of capacity raises this alarm, which adds one copy.
+        wake = appscaling.StepScalingAction(
+            self,
+            "WakeFromZero",
+            scaling_target=target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=Duration.seconds(60),
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+        )
+        wake.add_adjustment(adjustment=1, lower_bound=0)
+        self.wake_alarm = cw.Alarm(
+            self,
+            "WakeAlarm",
+            alarm_name=f"{self.inference_component_name}-wake-from-zero",
+            metric=self.metric_no_capacity_invocation_failures(),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="A request found no copy: scale the model up from zero",
+        )
+        self.wake_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(wake))
+
+    @property
+    def cfn_inference_component(self) -> sagemaker.CfnInferenceComponent:
+        """Escape hatch: the L1 inference component."""
+        return self._component
+
+    @property
+    def cfn_model(self) -> sagemaker.CfnModel | None:
+        """Escape hatch: the L1 model (only for weights in an S3 prefix)."""
+        return self._model
+
+    @property
+    def inference_component_arn(self) -> str:
+        return Arn.format(
+            {
+                "service": "sagemaker",
+                "resource": "inference-component",
+                "resource_name": self.inference_component_name.lower(),
+            },
+            Stack.of(self),
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` invoke this model through its endpoint."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+            resource_arns=[self.endpoint.endpoint_arn, self.inference_component_arn],
+        )
+
+    def metric(
+        self, metric_name: str, *, statistic: str = "Sum", period: Duration | None = None
+    ) -> cw.Metric:
+        """A metric of this inference component in AWS/SageMaker."""
+        return _common.sagemaker_metric(
+            metric_name,
+            {"InferenceComponentName": self.inference_component_name},
+            statistic=statistic,
+            period=period,
+        )
+
+    def metric_invocations(self, **kw) -> cw.Metric:
+        return self.metric("Invocations", **kw)
+
+    def metric_invocation_5xx_errors(self, **kw) -> cw.Metric:
+        return self.metric("Invocation5XXErrors", **kw)
+
+    def metric_model_latency(self, *, statistic: str = "p95", **kw) -> cw.Metric:
+        """Microseconds, as SageMaker reports it."""
+        return self.metric("ModelLatency", statistic=statistic, **kw)
+
+    def metric_no_capacity_invocation_failures(self, **kw) -> cw.Metric:
+        """Requests refused because no copy was running (scale to zero)."""
+        return self.metric("NoCapacityInvocationFailures", **kw)
+
+    def metric_concurrent_requests_per_copy(self, *, statistic: str = "Maximum", **kw) -> cw.Metric:
+        return self.metric("ConcurrentRequestsPerCopy", statistic=statistic, **kw)

@@ -1,0 +1,1 @@
+"""Specs resolved for an environment → CDK stacks → a cloud assembly (cdk.out)."""
