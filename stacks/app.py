@@ -4,11 +4,12 @@
 Context: `env` (required), `specs` (spec folders, default models and infra).
 """
 
+# ruff: noqa: I001  (llmdeploy first: it quiets jsii's Node banner before aws_cdk starts it)
 import sys
 
+import llmdeploy  # noqa: F401
 import aws_cdk as cdk
 
-import llmdeploy.constructs  # noqa: F401  (before aws_cdk: quiets jsii's Node banner)
 from llmdeploy.errors import LlmdeployError, SpecError
 from llmdeploy.plan import check
 from llmdeploy.synth.stacks import add_environment

@@ -22,7 +22,7 @@ runner = CliRunner()
 def test_examples_are_valid():
     result = runner.invoke(app, ["validate", str(REPO / "models"), str(REPO / "infra")])
     assert result.exit_code == 0, result.output
-    assert "valid: 7 model(s) in 2 environment(s) (dev, prod)" in result.stdout
+    assert "valid: 8 model(s) in 2 environment(s) (dev, prod)" in result.stdout
 
 
 def test_defaults_to_models_and_infra_in_the_working_directory(monkeypatch):

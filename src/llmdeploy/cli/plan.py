@@ -148,12 +148,11 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
         )
     else:
         console.print(f"[bold]Total[/bold] at min / initial / max copies: {known} per month")
-    ratios = Table(
-        title="Shared endpoints vs each model on dedicated instances (the old way)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        title_justify="left",
+    console.print(
+        "[bold]Shared endpoints vs each model on dedicated instances[/bold] "
+        "(the old way: cheapest priced type, never at zero)"
     )
+    ratios = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("at", "shared", "dedicated", "dedicated ÷ shared"):
         ratios.add_column(col, justify="left" if col == "at" else "right")
     for k in ("min", "initial", "max"):

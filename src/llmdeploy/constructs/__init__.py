@@ -7,13 +7,6 @@ reachable (`cfn_endpoint`, `cfn_inference_component`…), `from_*` importers, `g
 and `metric_*` helpers. `llmdeploy synth` builds these same constructs from the YAML specs.
 """
 
-import os
-
-# jsii prints a large banner on every start under Node 20 (end of life); noise in a CLI that
-# works. Users who want it can set these variables themselves.
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
-
 from llmdeploy.constructs.dedicated import DedicatedEndpoint
 from llmdeploy.constructs.endpoint import IEndpoint, LlmEndpoint
 from llmdeploy.constructs.inference_component import InferenceComponent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Arn, Duration, Names, Stack
+from aws_cdk import Duration, Names, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -29,13 +29,8 @@ class IEndpoint(Construct):
 
     @property
     def endpoint_arn(self) -> str:
-        return Arn.format(
-            {
-                "service": "sagemaker",
-                "resource": "endpoint",
-                "resource_name": self.endpoint_name.lower(),
-            },
-            Stack.of(self),
+        return Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower()
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

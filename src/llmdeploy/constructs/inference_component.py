@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Arn, Duration, Names, Stack
+from aws_cdk import Duration, Names, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -287,13 +287,10 @@ class InferenceComponent(Construct):
 
     @property
     def inference_component_arn(self) -> str:
-        return Arn.format(
-            {
-                "service": "sagemaker",
-                "resource": "inference-component",
-                "resource_name": self.inference_component_name.lower(),
-            },
-            Stack.of(self),
+        return Stack.of(self).format_arn(
+            service="sagemaker",
+            resource="inference-component",
+            resource_name=self.inference_component_name.lower(),
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -28,7 +28,13 @@ def synthesize(
 
     from llmdeploy.synth.stacks import add_environment  # before aws_cdk: sets jsii's env
 
-    app = cdk.App(outdir=str(outdir), analytics_reporting=False)
+    # The same context the CDK CLI gives an app (construct paths in each resource's metadata,
+    # no CDKMetadata resource per cdk.json), so both write the same templates.
+    app = cdk.App(
+        outdir=str(outdir),
+        analytics_reporting=False,
+        context={"aws:cdk:enable-path-metadata": True},
+    )
     stacks = add_environment(app, env, models)
     if nag:
         from cdk_nag import AwsSolutionsChecks

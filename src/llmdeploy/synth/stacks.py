@@ -20,7 +20,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-import llmdeploy.constructs  # noqa: F401  (sets jsii's environment before aws_cdk loads)
 from llmdeploy.constructs import (
     Autoscaling,
     Counts,
