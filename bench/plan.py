@@ -76,7 +76,7 @@ def portfolio(size: int, seed: int, diverse: bool = False) -> list[tuple[str, li
 
 def exact(copies: list[Demand], instance, upper: int, seconds: float) -> tuple[int, bool]:
     """The integer program alone (no heuristic to start from), with a longer time limit."""
-    solution = solve(copies, instance, upper, seconds=seconds)
+    solution = solve(copies, instance, upper, nodes=10**9, seconds=seconds)
     return (upper, False) if solution is None else (solution.instances, solution.proven)
 
 
@@ -131,7 +131,7 @@ def table(args: argparse.Namespace, diverse: bool) -> None:
             bound_total += lower_bound(copies, inst)
             t0 = time.perf_counter()
             # The integer program starts from plain first-fit, not from our answer.
-            greedy = pack(copies, inst, search_nodes=0, exact_seconds=0).instances
+            greedy = pack(copies, inst, search_nodes=0, exact_nodes=0).instances
             found, optimal = exact(copies, inst, greedy, args.milp_seconds)
             exact_s += time.perf_counter() - t0
             exact_total += min(found, packing.instances)

@@ -90,11 +90,11 @@ def _order(d: Diagnostic) -> tuple:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(value)
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (dict, list, tuple)):
-        text = json.dumps(_jsonable(value))
+        text = json.dumps(_jsonable(value), ensure_ascii=False)
         return text if len(text) <= 60 else text[:57] + "..."
-    return json.dumps(_jsonable(value))
+    return json.dumps(_jsonable(value), ensure_ascii=False)
 
 
 def _jsonable(value: Any) -> Any:

@@ -183,3 +183,10 @@ def test_unknown_price_is_none_and_overrides_win():
     assert prices.hourly(unknown) is None
     assert prices.hourly(unknown, {unknown: 3.0}).usd_per_hour == 3.0
     assert prices.hourly(unknown, {unknown: 3.0}).source == "environment spec.pricing"
+
+
+@pytest.mark.parametrize("quantization", ["awq", "fp8", "smoothquant"])
+def test_tensorrt_llm_gets_every_quantization_it_builds_with(quantization):
+    m = _model(spec__lmi__rollingBatch="trtllm", spec__lmi__quantization=quantization)
+    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    assert env["OPTION_QUANTIZE"] == quantization

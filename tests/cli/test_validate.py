@@ -165,3 +165,39 @@ def test_console_script_runs(tmp_path):
         [str(exe), "validate"], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_env_whose_own_file_is_broken_shows_its_errors(specs):
+    specs.standard(mutate(base_environment(), spec__region=None, spec__regin="us-east-1"))
+    result = runner.invoke(app, ["validate", str(specs.root), "--env", "prod"])
+    assert result.exit_code == 1
+    assert "did you mean 'region'" in result.stderr
+    assert "no environment" not in result.stderr
+
+
+def test_overrides_for_a_broken_environment_are_not_unknown(specs):
+    specs.standard(None, mutate(base_model(), spec__environments={"dev": {"copies": {"max": 1}}}))
+    specs.write("infra/dev.yaml", mutate(base_environment("dev"), spec__region="nowhere"))
+    result = runner.invoke(app, ["validate", str(specs.root)])
+    assert result.exit_code == 1
+    assert "spec.region" in result.stderr and "no environment 'dev'" not in result.stderr
+
+
+def test_checking_against_some_environments_only_warns_about_other_overrides(specs):
+    specs.standard(None, mutate(base_model(), spec__environments={"dev": {"copies": {"max": 1}}}))
+    result = runner.invoke(app, ["validate", str(specs.root)])
+    assert result.exit_code == 0
+    assert "no environment 'dev' among the given specs" in result.stderr
+
+
+def test_no_spec_files_is_an_error(tmp_path):
+    (tmp_path / "models").mkdir()
+    result = runner.invoke(app, ["validate", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "no spec files" in result.stderr
+
+
+def test_schema_into_a_file_path_is_a_clean_error(tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    result = runner.invoke(app, ["schema", "-d", str(target)])
+    assert result.exit_code == 1 and "cannot write the schemas" in result.stderr

@@ -206,4 +206,50 @@ def test_the_integer_program_finds_the_optimum_greedy_misses():
     # No search: first-fit (3 instances) hands over to the integer program directly.
     result = pack(demands, p4d, search_nodes=0)
     assert (result.instances, result.optimal) == (2, True)
-    assert pack(demands, p4d, search_nodes=0, exact_seconds=0) == Packing(3, 2, False)
+    assert pack(demands, p4d, search_nodes=0, exact_nodes=0) == Packing(3, 2, False)
+
+
+def test_the_old_way_picks_its_own_tensor_parallel_degree(specs):
+    # 13B in bf16 (24.2 GiB) on one A100 in the pool; hosted alone, two L4s of a g6.12xlarge
+    # (the cheapest priced type whose devices hold it) do.
+    env = mutate(base_environment(), spec__endpoints__0__instanceType="ml.p4d.24xlarge")
+    model = mutate(_model("big", 1, (0, 1, 1)), spec__sizeBillions=13)
+    _, p = _plan(specs, env, model)
+    (base,) = p.baselines
+    assert base.instance_type == "ml.g6.12xlarge" and base.hourly_usd == 5.752
+
+
+def test_a_cheaper_type_must_also_hold_max_copies_within_budget(specs):
+    # 3 copies × 8 NeuronCores: one inf2.48xlarge (24) at max; inf2.24xlarge (12) would be
+    # cheaper at initial copies but needs 3 instances (and more money) at max.
+    env = mutate(
+        base_environment(),
+        spec__endpoints__0__instanceType="ml.inf2.48xlarge",
+        spec__endpoints__0__instances={"min": 1, "initial": 1, "max": 2},
+    )
+    model = mutate(
+        _model("s", 8, (1, 1, 3)),
+        spec__container={"engine": "djl-neuronx", "version": "0.29.0"},
+        spec__lmi={"rollingBatch": "auto", "tensorParallelDegree": 8},
+    )
+    resolved, p = _plan(specs, env, model)
+    assert [s for s in suggest(resolved, p) if s.kind == "instance-type"] == []
+
+
+def test_a_dedicated_endpoint_keeps_its_workers_per_instance(specs):
+    # TP 1 on a dedicated g6.12xlarge runs 4 workers; a 1-GPU type is no substitute.
+    model = mutate(
+        base_model(),
+        spec__endpoint=None,
+        spec__resources=None,
+        spec__copies=None,
+        spec__autoscaling=None,
+        spec__lmi__tensorParallelDegree=1,
+        spec__dedicated={
+            "instanceType": "ml.g6.12xlarge",
+            "instances": {"min": 1, "initial": 1, "max": 1},
+        },
+    )
+    resolved, p = _plan(specs, None, model)
+    tips = [s for s in suggest(resolved, p) if s.kind == "instance-type"]
+    assert all("g6.2xlarge" not in s.message for s in tips)

@@ -290,9 +290,9 @@ CASES = [
         {},
         {"spec__environments": {"prd": {"copies": {"max": 3}}}},
         "spec.environments.prd",
-        "there is no environment 'prd'",
+        "no environment 'prd' among the given specs",
         "prd:",
-        "error",
+        "warning",
     ),
     (
         "batch-within-queue",
@@ -435,3 +435,16 @@ def test_zero_initial_copies_says_why(specs):
     (d,) = specs.errors()
     assert d.path == "spec.copies.initial" and d.value == 0
     assert "cannot be created with 0 copies" in d.fix
+
+
+def test_names_that_merely_contain_token_are_not_secrets(specs):
+    env = {"OPTION_TOKENIZER": "s3://acme-models/tokenizers/block/", "MAX_NEW_TOKENS": "4096"}
+    specs.standard(None, mutate(base_model(), spec__lmi__extraEnv=env))
+    specs.check()
+
+
+def test_an_fp8_model_is_not_told_to_quantize(specs):
+    model = mutate(base_model(), spec__sizeBillions=90, spec__lmi__quantization="fp8")
+    specs.standard(None, model)
+    (d,) = specs.errors()
+    assert d.rule == "weights-fit" and "quantized checkpoint" not in d.fix

@@ -172,3 +172,37 @@ def test_non_utf8_file(specs):
     (specs.root / "models/bin.yaml").write_bytes(b"\xff\xfe\x00bad")
     (d,) = specs.errors()
     assert d.file.endswith("bin.yaml") and "UTF-8" in d.message
+
+
+def test_octal_looking_account_is_quoted_as_written(specs):
+    specs.standard(mutate(base_environment(), spec__account=None))
+    path = specs.root / "infra/prod.yaml"
+    path.write_text(path.read_text().replace("  region:", "  account: 011112222333\n  region:"))
+    (d,) = specs.errors()
+    assert 'account: "011112222333"' in d.fix
+
+
+def test_an_override_of_a_sibling_does_not_move_a_base_error(specs):
+    # The base's tensorParallelDegree is wrong; dev overrides another lmi field. The error is
+    # the base line's, in both environments, under the path the user wrote.
+    model = mutate(
+        base_model(),
+        spec__lmi__tensorParallelDegree=2,
+        spec__environments={"dev": {"lmi": {"maxRollingBatchSize": 8}}},
+    )
+    specs.standard(None, model)
+    specs.write("infra/dev.yaml", base_environment("dev"))
+    (d,) = specs.errors()
+    assert d.path == "spec.lmi.tensorParallelDegree" and d.environment == "dev, prod"
+
+
+def test_non_ascii_values_are_shown_as_written(specs):
+    specs.standard(None, mutate(base_model(), metadata__name="sql-génération"))
+    (d,) = specs.errors()
+    assert '"sql-génération"' in d.render()
+
+
+def test_counts_have_an_upper_bound(specs):
+    specs.standard(None, mutate(base_model(), spec__copies={"min": 1, "initial": 1, "max": 5000}))
+    (d,) = specs.errors()
+    assert d.path == "spec.copies.max" and "at most 1000" in d.message

@@ -57,3 +57,33 @@ def test_several_documents_in_one_file():
 def test_non_string_keys_keep_their_text():
     docs, _ = parse_documents("on: 1\n2: x\n", "f.yaml")
     assert docs[0].data == {"on": 1, "2": "x"}
+
+
+def test_a_trailing_document_separator_is_not_a_document():
+    docs, problems = parse_documents("a: 1\n---\n", "f.yaml")
+    assert problems == [] and len(docs) == 1
+
+
+def test_control_character_is_located():
+    _, (d,) = parse_documents("a: 1\nb: x\x07y\n", "f.yaml")
+    assert (d.line, d.column) == (2, 5) and "U+0007" in d.message
+
+
+def test_custom_tags_are_refused():
+    _, (d,) = parse_documents("copies: !foo {min: 1}\n", "f.yaml")
+    assert "YAML tag !foo is not supported" in d.message and d.path == "copies"
+
+
+def test_alias_expansion_is_bounded():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 7):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    _, (d,) = parse_documents("\n".join(lines) + "\n", "f.yaml")
+    assert "expands to more than" in d.message
+
+
+def test_scalars_keep_their_text():
+    docs, _ = parse_documents("account: 011112222333\nname: 'x'\n", "f.yaml")
+    assert docs[0].source.raw[("account",)] == ("011112222333", False)
+    assert docs[0].source.raw[("name",)] == ("x", True)

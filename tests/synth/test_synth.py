@@ -32,7 +32,7 @@ def assemblies(tmp_path_factory) -> dict[str, tuple[Path, list]]:
 
 
 def _templates(assemblies, env: str) -> dict[str, dict]:
-    outdir, summaries = assemblies[env]
+    _outdir, summaries = assemblies[env]
     return {s.name: json.loads(s.template.read_text()) for s in summaries}
 
 
@@ -43,7 +43,7 @@ def _resources(template: dict, type_: str) -> list[dict]:
 def test_one_stack_per_endpoint_and_per_model(assemblies):
     names = set(_templates(assemblies, "prod"))
     assert names == {
-        "llm-prod-endpoint-codegen-p4d",
+        "llm-prod-endpoint-codegen-g6",
         "llm-prod-endpoint-reasoning-p5en",
         "llm-prod-endpoint-neuron-inf2",
         *(
@@ -65,7 +65,7 @@ def test_one_stack_per_endpoint_and_per_model(assemblies):
 
 @pytest.mark.parametrize("env", ENVS)
 def test_templates_pass_cfn_lint(assemblies, env):
-    outdir, summaries = assemblies[env]
+    _outdir, summaries = assemblies[env]
     result = subprocess.run(
         [
             str(Path(sys.executable).with_name("cfn-lint")),
@@ -171,7 +171,7 @@ def test_model_stacks_depend_on_their_endpoint_without_exports(assemblies):
     outdir, _ = assemblies["prod"]
     manifest = json.loads((outdir / "manifest.json").read_text())
     deps = manifest["artifacts"]["llm-prod-model-flow-generation"]["dependencies"]
-    assert "llm-prod-endpoint-codegen-p4d" in deps
+    assert "llm-prod-endpoint-codegen-g6" in deps
     for name, template in _templates(assemblies, "prod").items():
         text = json.dumps(template)
         assert "Fn::ImportValue" not in text, name
@@ -241,7 +241,7 @@ def test_a_version_bump_changes_no_physical_name(tmp_path, assemblies):
     old = before["llm-prod-model-flow-generation"]
     assert set(after["Resources"]) == set(old["Resources"])  # same logical ids
     assert _physical_names(after) == _physical_names(old)
-    assert json.loads(endpoint.template.read_text()) == before["llm-prod-endpoint-codegen-p4d"]
+    assert json.loads(endpoint.template.read_text()) == before["llm-prod-endpoint-codegen-g6"]
     (ic,) = _resources(after, "AWS::SageMaker::InferenceComponent")
     assert {"Key": "llmdeploy:version", "Value": "4"} in ic["Tags"]
 

@@ -139,7 +139,10 @@ def container_environment(spec: ModelSpec, engine: Engine, devices: int) -> dict
     if lmi.job_queue_size is not None:
         env["SERVING_JOB_QUEUE_SIZE"] = str(lmi.job_queue_size)
     env["OPTION_TENSOR_PARALLEL_DEGREE"] = str(lmi.tensor_parallel_degree or devices)
-    if lmi.quantization in engine.runtime_quantizations:
+    # TensorRT-LLM quantizes while it builds its engine: it needs every method named.
+    applied = ("awq", "fp8", "smoothquant") if lmi.rolling_batch == "trtllm" \
+        else engine.runtime_quantizations
+    if lmi.quantization in applied:
         env["OPTION_QUANTIZE"] = lmi.quantization
     if lmi.max_model_len is not None:
         env[engine.max_len_env] = str(lmi.max_model_len)

@@ -25,6 +25,8 @@ def schema(
     from llmdeploy.spec.schema import schemas, write
 
     all_schemas = schemas()
+    if kind is not None and output_dir is not None:
+        raise LlmdeployError("give --kind (print one) or --output-dir (write both), not both")
     if kind is not None:
         if kind not in all_schemas:
             raise LlmdeployError(f"--kind {kind}: choose one of {', '.join(all_schemas)}")

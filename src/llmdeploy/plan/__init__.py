@@ -33,7 +33,12 @@ def check(paths: Iterable[str | Path], environments: Sequence[str] = ()) -> Chec
 
 
 def check_portfolio(portfolio: Portfolio, environments: Sequence[str] = ()) -> Checked:
-    known = portfolio.environment_names
+    if not portfolio.files:
+        raise LlmdeployError(
+            "no spec files (*.yaml, *.yml) found; give the folders that hold them, "
+            "e.g. models/ infra/"
+        )
+    known = portfolio.all_environment_names
     for name in environments:
         if name not in known:
             raise LlmdeployError(

@@ -69,44 +69,55 @@ def _instance_counts(e: EndpointPlan) -> list[Suggestion]:
 def _cheaper_type(
     env: ResolvedEnvironment, e: EndpointPlan, models: list[ResolvedModel]
 ) -> Suggestion | None:
+    """The cheapest other priced type that holds the same copies at every point (min,
+    initial and max) for no more at any of them and less at initial copies."""
     # Compare the copies' own needs on both types; instances kept by instances.min or
     # instances.initial beyond those needs are the instance-count suggestions' business.
-    needed = e.points["initial"].needed
-    if e.hourly_usd is None or needed is None or not models:
+    needed = {p: e.points[p].needed for p in POINTS}
+    if e.hourly_usd is None or None in needed.values() or not models or not needed["initial"]:
         return None
-    current = needed * e.hourly_usd * HOURS_PER_MONTH
+    current = {p: needed[p] * e.hourly_usd * HOURS_PER_MONTH for p in POINTS}
     overrides = env.doc.spec.spec.pricing
-    best: tuple[float, str, dict[str, int]] | None = None
-    if current == 0:
-        return None
+    here = instances.get(e.instance_type)
+    best: tuple[float, str, dict[str, int], dict[str, float]] | None = None
     for inst in instances.all_types():
         price = prices.hourly(inst.name, overrides)
-        if inst.name == e.instance_type or price is None:
+        if inst.name == e.instance_type or price is None or here is None:
             continue
         if not all(fits_copy(m, inst) for m in models):
             continue
-        counts = {}
-        for p in POINTS:
-            if e.dedicated:
-                counts[p] = e.instances[p]
-            else:
+        if e.dedicated:
+            # A dedicated instance runs devices / TP model workers: keep at least as many.
+            tp = models[0].devices_per_replica or 1
+            if inst.devices // tp < here.devices // tp:
+                continue
+            counts = dict(e.instances)
+        else:
+            counts = {}
+            for p in POINTS:
                 copies = [m.demand for m in models for _ in range(getattr(m.spec.spec.copies, p))]
-                packing = pack(copies, inst, search_nodes=2_000)
+                packing = pack(copies, inst, search_nodes=2_000, exact_nodes=0)
                 counts[p] = packing.instances if packing else 0
-        cost = counts["initial"] * price.usd_per_hour * HOURS_PER_MONTH
-        if cost < current and (best is None or cost < best[0]):
-            best = (cost, inst.name, counts)
+        cost = {p: counts[p] * price.usd_per_hour * HOURS_PER_MONTH for p in POINTS}
+        if any(cost[p] > current[p] for p in POINTS) or cost["initial"] >= current["initial"]:
+            continue
+        if best is None or cost["initial"] < best[0]:
+            best = (cost["initial"], inst.name, counts, cost)
     if best is None:
         return None
-    cost, name, counts = best
-    saving = current - cost
+    _, name, counts, cost = best
+    saving = current["initial"] - cost["initial"]
     shape = " / ".join(str(counts[p]) for p in POINTS)
+    costs = " / ".join(f"{_usd(cost[p])} (now {_usd(current[p])})" for p in POINTS)
+    resize = "" if e.dedicated else (
+        f"; set instances to min {min(counts['min'], e.instances['min'])}, max {counts['max']}"
+    )
     return Suggestion(
         e.name,
         "instance-type",
-        f"{name} would hold the same copies on {shape} instances (min / initial / max) for "
-        f"{_usd(cost)}/month at initial copies instead of {_usd(current)}: saves "
-        f"{_usd(saving)}/month ({saving / current:.0%})",
+        f"{name} holds the same copies on {shape} instances at min / initial / max copies, "
+        f"for {costs} a month: saves {_usd(saving)}/month at initial copies "
+        f"({saving / current['initial']:.0%}){resize}",
         saving,
     )
 

@@ -20,7 +20,8 @@ from llmdeploy.catalog.instances import InstanceType
 EPSILON = 1e-9
 SEARCH_NODES = 20_000  # per packing (~1 s at worst here); past it the best found is kept
 SEARCH_MAX_COPIES = 40  # beyond this the search rarely finishes; the integer program does
-EXACT_SECONDS = 2.0  # time limit of the integer program per packing
+EXACT_NODES = 300  # branch-and-bound nodes of the integer program per packing (deterministic)
+EXACT_SECONDS = 20.0  # a safety net only; the node limit is what normally stops it
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,12 @@ def pack(
     instance: InstanceType,
     *,
     search_nodes: int = SEARCH_NODES,
+    exact_nodes: int = EXACT_NODES,
     exact_seconds: float = EXACT_SECONDS,
 ) -> Packing | None:
     """The fewest instances that host every copy, or None if a copy fits no instance.
 
-    ``exact_seconds=0`` skips the integer program (heuristic and search only)."""
+    ``exact_nodes=0`` skips the integer program (heuristic and search only)."""
     items = list(copies)
     if any(not d.fits(instance) for d in items):
         return None
@@ -85,10 +87,10 @@ def pack(
         best, complete = _branch_and_bound(vectors, best, bound, search_nodes)
         if complete or best == bound:
             return Packing(best, bound, True)
-    if exact_seconds > 0:
+    if exact_nodes > 0:
         from llmdeploy.plan import exact
 
-        solution = exact.solve(items, instance, best, seconds=exact_seconds)
+        solution = exact.solve(items, instance, best, nodes=exact_nodes, seconds=exact_seconds)
         if solution is not None and solution.instances <= best:
             proven = solution.proven or solution.instances == bound
             return Packing(solution.instances, bound, proven)

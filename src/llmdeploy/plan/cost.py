@@ -220,6 +220,29 @@ def fits_copy(m: ResolvedModel, inst: InstanceType) -> bool:
     return True
 
 
+def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
+    """One copy of ``m`` hosted the old way on ``inst``: a team would pick the tensor parallel
+    degree for that hardware, so the devices are the fewest (1, 2, 4, ...) whose memory holds
+    the weights; host memory and CPU stay as specified. Where the weights are unknown, the
+    copy keeps its specified devices. None if no copy fits."""
+    spec = m.spec.spec
+    demand = m.demand
+    if demand is None or inst.kind != m.engine.accelerator:
+        return None
+    if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
+        return None
+    devices = demand.devices
+    if spec.size_billions is not None:
+        bpp = engines.weight_bytes_per_parameter(spec.lmi.quantization, spec.lmi.dtype)
+        weights_mib = spec.size_billions * 1e9 * bpp / 2**20
+        usable = inst.memory_mib_per_device * USABLE_MEMORY_FRACTION
+        devices = 1
+        while devices * usable < weights_mib:
+            devices *= 2
+    copy = Demand(devices, demand.memory_mib, demand.cpu_cores)
+    return copy if copy.fits(inst) else None
+
+
 def _baseline(m: ResolvedModel, overrides) -> Baseline:
     if m.dedicated:  # already hosted the old way: the same endpoint on both sides
         ded = m.spec.spec.dedicated
@@ -233,19 +256,20 @@ def _baseline(m: ResolvedModel, overrides) -> Baseline:
             {p: None if hourly is None else counts[p] * hourly * HOURS_PER_MONTH for p in POINTS},
         )
     priced = [
-        (price, inst)
+        (price, inst, copy)
         for inst in instances.all_types()
-        if (price := _price(inst.name, overrides)[0]) is not None and fits_copy(m, inst)
+        if (price := _price(inst.name, overrides)[0]) is not None
+        and (copy := dedicated_copy(m, inst)) is not None
     ]
     if not priced:
         return Baseline(m.name, None, None, {p: 0 for p in POINTS}, {p: None for p in POINTS})
-    hourly, inst = min(priced, key=lambda pi: (pi[0], pi[1].name))
+    hourly, inst, copy = min(priced, key=lambda pic: (pic[0], pic[1].name))
     copies = m.spec.spec.copies
     counts = {}
     for p in POINTS:
         # The old way never scales to zero: at least one copy, always.
         n = max(getattr(copies, p) if copies else 1, 1)
-        counts[p] = pack([m.demand] * n, inst).instances  # type: ignore[union-attr]
+        counts[p] = pack([copy] * n, inst).instances  # type: ignore[union-attr]
     return Baseline(
         m.name, inst.name, hourly, counts, {p: counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
     )

@@ -21,48 +21,61 @@ class Solution:
     proven: bool  # HiGHS proved it optimal within the limits
 
 
-def solve(copies: list, instance: InstanceType, upper: int, *, seconds: float) -> Solution | None:
+def solve(
+    copies: list, instance: InstanceType, upper: int, *, nodes: int, seconds: float
+) -> Solution | None:
     """The fewest instances for ``copies`` (Demand objects), or None if no better packing
-    than ``upper`` was found in time."""
+    than ``upper`` was found. ``nodes`` bounds the search deterministically (the same answer
+    on a busy machine as on an idle one); ``seconds`` is only a safety net."""
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_array
 
     shapes = Counter(copies)
     kinds = list(shapes)
     T, J = len(kinds), upper
     n = J + T * J  # y_0..y_{J-1}, then x[t, j] at J + t*J + j
     caps = (instance.devices, instance.memory_mib, instance.vcpus)
-    rows = []
+    # The constraint matrix, as (row, column, value) triples: each row touches one shape or
+    # one instance, so a dense matrix would waste gigabytes on thousands of copies.
+    data: list[float] = []
+    rows: list[int] = []
+    cols: list[int] = []
     lo: list[float] = []
     hi: list[float] = []
+
+    def entry(col: int, value: float) -> None:
+        rows.append(len(lo))
+        cols.append(col)
+        data.append(value)
+
     for t, kind in enumerate(kinds):  # every copy is placed
-        row = np.zeros(n)
-        row[J + t * J : J + (t + 1) * J] = 1
-        rows.append(row)
+        for j in range(J):
+            entry(J + t * J + j, 1)
         lo.append(shapes[kind])
         hi.append(shapes[kind])
     for j in range(J):  # capacity in each dimension, on used instances only
         for k, cap in enumerate(caps):
-            row = np.zeros(n)
-            row[j] = -cap
+            entry(j, -cap)
             for t, kind in enumerate(kinds):
-                row[J + t * J + j] = (kind.devices, kind.memory_mib, kind.cpu_cores)[k]
-            rows.append(row)
+                size = (kind.devices, kind.memory_mib, kind.cpu_cores)[k]
+                if size:
+                    entry(J + t * J + j, size)
             lo.append(-np.inf)
             hi.append(0.0)
     for j in range(J - 1):  # y_j >= y_{j+1}: no two equivalent orders of the same instances
-        row = np.zeros(n)
-        row[j], row[j + 1] = 1, -1
-        rows.append(row)
+        entry(j, 1)
+        entry(j + 1, -1)
         lo.append(0.0)
         hi.append(np.inf)
+    matrix = coo_array((data, (rows, cols)), shape=(len(lo), n)).tocsr()
     upper_x = np.concatenate([np.ones(J), np.repeat([shapes[k] for k in kinds], J)])
     result = milp(
         np.concatenate([np.ones(J), np.zeros(T * J)]),
-        constraints=LinearConstraint(np.array(rows), lo, hi),
+        constraints=LinearConstraint(matrix, lo, hi),
         integrality=np.ones(n),
         bounds=Bounds(np.zeros(n), upper_x),
-        options={"time_limit": seconds},
+        options={"node_limit": nodes, "time_limit": seconds},
     )
     if result.x is None:
         return None

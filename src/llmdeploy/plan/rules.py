@@ -535,7 +535,7 @@ def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
                 if need <= m.instance.devices
                 else "use an instance type with more accelerator memory"
             )
-            + ", or a quantized checkpoint (awq, gptq, fp8)",
+            + (", or a quantized checkpoint (awq, gptq, fp8)" if bpp > 1 else ""),
         )
 
 
@@ -571,7 +571,10 @@ _SECRET_VALUE = re.compile(
     r"^(hf_[A-Za-z0-9]{20,}|(AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|"
     r"sk-[A-Za-z0-9_\-]{20,}|xox[baprs]-[A-Za-z0-9\-]{10,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\..*)$"
 )
-_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)", re.I)
+# Whole name segments: HF_TOKEN and DB_PASSWORD, not OPTION_TOKENIZER or MAX_NEW_TOKENS.
+_SECRET_NAME = re.compile(
+    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)($|_)", re.I
+)
 _SECRET_REF = re.compile(r"^arn:aws[a-z\-]*:(secretsmanager|ssm):")
 
 
@@ -646,13 +649,16 @@ def _model_name_length(m: ResolvedModel, env: ResolvedEnvironment, _: list[str])
 def _override_envs(m: ResolvedModel, env: ResolvedEnvironment, known: list[str]):
     for name in m.spec.spec.environments:
         if name not in known:
+            # A warning: checking models against some environments only (infra/prod.yaml
+            # alone) is legitimate; a misspelt name still shows, with its correction.
             d = m.source.diagnostic(
                 ("spec", "environments", name),
-                f"there is no environment '{name}'; these overrides would never apply",
+                f"no environment '{name}' among the given specs; these overrides are not "
+                "checked and apply nowhere",
                 key=True,
                 fix=suggest(name, known, "environments"),
             )
-            yield dataclasses.replace(d, environment="")  # "" = not tied to one environment
+            yield dataclasses.replace(d, environment="", severity="warning")
 
 
 @rule("batch-within-queue", "model", "jobQueueSize is at least maxRollingBatchSize.")

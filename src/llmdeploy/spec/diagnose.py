@@ -8,6 +8,7 @@ rules (the hints below).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import types
 import typing
@@ -115,7 +116,7 @@ def _one(err: Any, root: type[BaseModel], source: SourceMap, env: str | None) ->
             loc,
             f"must be {_TYPE_WORDS[kind]}, not {_yaml_type(value)}",
             value=value,
-            fix=_type_fix(kind, value, field),
+            fix=_type_fix(kind, value, field, source.raw.get(loc)),
             environment=env,
         )
     if kind in _BOUNDS:
@@ -183,17 +184,23 @@ def _yaml_type(value: Any) -> str:
         return "a list"
     if isinstance(value, Mapping):
         return "a mapping"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
     return type(value).__name__
 
 
-def _type_fix(kind: str, value: Any, field: str) -> str:
+def _type_fix(kind: str, value: Any, field: str, raw: tuple[str, bool] | None) -> str:
+    text, quoted = raw if raw else (str(value), isinstance(value, str))
     if kind in ("int_type", "float_type") and isinstance(value, str):
-        return f"write the number without quotes: {field}: {value.strip()}"
+        if quoted:
+            return f"write the number without quotes: {field}: {value.strip()}"
+        # YAML 1.1 reads 1e5 (no dot, no sign) as text.
+        return f"write it as a number YAML understands, e.g. {field}: 100000 or 1.0e+5"
     if kind == "int_from_float":
         return f"use a whole number, e.g. {field}: {int(value)}"
-    if kind == "string_type" and isinstance(value, (bool, int, float)):
-        shown = str(value).lower() if isinstance(value, bool) else str(value)
-        return f'put the value in quotes: {field}: "{shown}" (YAML read it as {_yaml_type(value)})'
+    if kind == "string_type" and not isinstance(value, (str, list, tuple, dict)):
+        return (f'put the value in quotes: {field}: "{text}" '
+                f"(YAML read {text} as {_yaml_type(value)})")
     if kind == "bool_type":
         return f"write {field}: true or {field}: false, without quotes"
     if kind in ("tuple_type", "list_type"):

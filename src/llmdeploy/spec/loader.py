@@ -60,6 +60,9 @@ class Portfolio:
     models: list[ModelDoc] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # Names of Environment documents that failed to load: still environments that exist
+    # (their errors are reported), so models' overrides for them are not "unknown".
+    broken_environments: list[str] = field(default_factory=list)
 
     def environment(self, name: str) -> EnvironmentDoc | None:
         return next((e for e in self.environments if e.spec.name == name), None)
@@ -67,6 +70,10 @@ class Portfolio:
     @property
     def environment_names(self) -> list[str]:
         return [e.spec.name for e in self.environments]
+
+    @property
+    def all_environment_names(self) -> list[str]:
+        return self.environment_names + self.broken_environments
 
 
 def spec_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -152,6 +159,9 @@ def _add(portfolio: Portfolio, doc: Document) -> None:
         spec = cls.model_validate(data)
     except ValidationError as exc:
         portfolio.diagnostics.extend(diagnose(exc, cls, source))
+        meta = data.get("metadata")
+        if cls is Environment and isinstance(meta, Mapping) and isinstance(meta.get("name"), str):
+            portfolio.broken_environments.append(meta["name"])
         return
     if isinstance(spec, Environment):
         portfolio.environments.append(EnvironmentDoc(spec, source))
@@ -192,8 +202,10 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 def _merged_source(base: SourceMap, env: str) -> SourceMap:
     prefix = ("spec", "environments", env)
-    merged = SourceMap(base.file, dict(base.values), dict(base.keys), dict(base.origin))
-    for table, merged_table in ((base.values, merged.values), (base.keys, merged.keys)):
+    merged = SourceMap(base.file, dict(base.values), dict(base.keys), dict(base.origin),
+                       dict(base.raw))
+    for table, merged_table in ((base.values, merged.values), (base.keys, merged.keys),
+                                (base.raw, merged.raw)):
         for path, mark in table.items():
             if path[:3] == prefix and len(path) > 3:
                 target = ("spec", *path[3:])

@@ -69,9 +69,9 @@ class ModelMetadata(Metadata):
 class Counts(_Spec):
     """How many of something: at least ``min``, created with ``initial``, at most ``max``."""
 
-    min: int = Field(ge=0)
-    initial: int = Field(ge=1)
-    max: int = Field(ge=1)
+    min: int = Field(ge=0, le=1000)
+    initial: int = Field(ge=1, le=1000)
+    max: int = Field(ge=1, le=1000)
 
 
 # --- Environment -----------------------------------------------------------------------------

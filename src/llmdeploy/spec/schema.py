@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.errors import LlmdeployError
 from llmdeploy.spec.models import KINDS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -24,10 +25,15 @@ def filename(kind: str) -> str:
 
 
 def write(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for kind, body in schemas().items():
-        path = directory / filename(kind)
-        path.write_text(json.dumps(body, indent=2) + "\n")
-        written.append(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind, body in schemas().items():
+            path = directory / filename(kind)
+            path.write_text(json.dumps(body, indent=2) + "\n")
+            written.append(path)
+    except OSError as exc:
+        raise LlmdeployError(
+            f"cannot write the schemas to {directory}: {exc.strerror} (give a folder path)"
+        ) from exc
     return written

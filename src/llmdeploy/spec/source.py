@@ -42,6 +42,9 @@ class SourceMap:
     values: dict[FieldPath, Mark] = field(default_factory=dict)
     keys: dict[FieldPath, Mark] = field(default_factory=dict)
     origin: dict[FieldPath, FieldPath] = field(default_factory=dict)
+    # Scalars as written (text, and whether quoted), so that a fix can quote what the user
+    # wrote rather than what YAML made of it (011 is octal 9, 2024-01-01 a date).
+    raw: dict[FieldPath, tuple[str, bool]] = field(default_factory=dict)
 
     def locate(self, path: FieldPath, *, key: bool = False) -> tuple[Mark, FieldPath]:
         """The mark of ``path`` (or of its nearest ancestor that exists) and its written path."""
@@ -56,11 +59,9 @@ class SourceMap:
             probe = probe[:-1]
 
     def _written(self, path: FieldPath) -> FieldPath:
-        # The longest prefix of `path` that came from an override names where it was written.
-        for cut in range(len(path), 0, -1):
-            if path[:cut] in self.origin:
-                return self.origin[path[:cut]] + path[cut:]
-        return path
+        # Only a value that itself came from an override was written there; its siblings
+        # under the same merged mapping may come from the base.
+        return self.origin.get(path, path)
 
     def diagnostic(
         self, path: FieldPath, message: str, *, key: bool = False, **extra: Any
@@ -120,22 +121,31 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
                 fix="check indentation, quotes and colons near this line",
             )
         ]
-    except yaml.YAMLError as exc:  # e.g. a reader error on control characters
+    except yaml.reader.ReaderError as exc:  # a control character, before any parsing
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         return [], [
             Diagnostic(
                 file=file,
-                line=1,
-                column=1,
+                line=line,
+                column=column,
                 path="(document)",
-                message=f"not valid YAML: {exc}",
-                fix="save the file as UTF-8 text without control characters",
+                message=f"not valid YAML: control character U+{exc.character:04X}",
+                fix="remove the character (YAML allows tabs and line breaks only)",
             )
+        ]
+    except yaml.YAMLError as exc:
+        return [], [
+            Diagnostic(file=file, line=1, column=1, path="(document)",
+                       message=f"not valid YAML: {exc}", fix="check the file's syntax")
         ]
     docs: list[Document] = []
     problems: list[Diagnostic] = []
     for index, node in enumerate(nodes):
-        if node is None:
-            continue
+        if node is None or (
+            isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value in ("", "~")
+        ):
+            continue  # an empty document, e.g. after a trailing `---`
         source = SourceMap(file=file)
         try:
             data = _Builder(source).build(node, ())
@@ -158,11 +168,20 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
     return docs, problems
 
 
+_NULL = "tag:yaml.org,2002:null"
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}"
+    for t in ("null", "bool", "int", "float", "str", "timestamp", "map", "seq", "merge")
+)
+MAX_NODES = 100_000  # a spec is hundreds of values; more means an alias "billion laughs"
+
+
 class _Builder:
     def __init__(self, source: SourceMap):
         self.source = source
         self.scalars = yaml.constructor.SafeConstructor()
         self.active: set[int] = set()  # node ids on the current path, to refuse alias cycles
+        self.built = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
         return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
@@ -184,7 +203,16 @@ class _Builder:
         self.source.values.setdefault(path, self._mark(node))
         if id(node) in self.active:
             raise self._fail(node, path, "an alias refers to itself", "remove the recursive alias")
+        self.built += 1
+        if self.built > MAX_NODES:
+            raise self._fail(node, path, f"the document expands to more than {MAX_NODES} "
+                             "values (nested aliases?)", "write the values out; do not nest "
+                             "aliases of aliases")
+        if node.tag not in _PLAIN_TAGS:
+            raise self._fail(node, path, f"YAML tag {node.tag} is not supported",
+                             "remove the tag: specs use plain values, lists and mappings")
         if isinstance(node, yaml.ScalarNode):
+            self.source.raw[path] = (node.value, node.style in ("'", '"'))
             try:
                 return self.scalars.construct_object(node, deep=True)
             except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
