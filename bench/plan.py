@@ -102,8 +102,8 @@ def main() -> None:
         table(args, diverse)
     print(
         "\nllmdeploy: llmdeploy.plan.capacity.pack as plan runs it: first-fit decreasing "
-        "under 5 orderings, then branch and bound (<= 40 copies) or the integer program with a "
-        "2 s limit.\nexact: integer program per endpoint (scipy milp, "
+        "under 5 orderings, then branch and bound (<= 40 copies) or the integer program "
+        "(<= 300 nodes).\nexact: integer program per endpoint (scipy milp, "
         f"HiGHS, {args.milp_seconds:g} s limit); 'proven' = endpoints solved to optimality.\n"
         "LP bound: the fractional lower bound (busiest dimension's total demand, rounded up "
         "per endpoint)."

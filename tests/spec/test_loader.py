@@ -206,3 +206,14 @@ def test_counts_have_an_upper_bound(specs):
     specs.standard(None, mutate(base_model(), spec__copies={"min": 1, "initial": 1, "max": 5000}))
     (d,) = specs.errors()
     assert d.path == "spec.copies.max" and "at most 1000" in d.message
+
+
+def test_overrides_cannot_nest_environments(specs):
+    model = mutate(
+        base_model(),
+        spec__environments={"prod": {"environments": {"prod": {"copies": {"max": 9}}}}},
+    )
+    specs.standard(None, model)
+    (d,) = specs.errors()
+    assert d.path == "spec.environments.prod.environments"
+    assert "cannot hold overrides of their own" in d.message

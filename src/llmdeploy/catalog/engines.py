@@ -140,8 +140,11 @@ def container_environment(spec: ModelSpec, engine: Engine, devices: int) -> dict
         env["SERVING_JOB_QUEUE_SIZE"] = str(lmi.job_queue_size)
     env["OPTION_TENSOR_PARALLEL_DEGREE"] = str(lmi.tensor_parallel_degree or devices)
     # TensorRT-LLM quantizes while it builds its engine: it needs every method named.
-    applied = ("awq", "fp8", "smoothquant") if lmi.rolling_batch == "trtllm" \
+    applied = (
+        ("awq", "fp8", "smoothquant")
+        if lmi.rolling_batch == "trtllm"
         else engine.runtime_quantizations
+    )
     if lmi.quantization in applied:
         env["OPTION_QUANTIZE"] = lmi.quantization
     if lmi.max_model_len is not None:

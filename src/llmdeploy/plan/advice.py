@@ -109,8 +109,12 @@ def _cheaper_type(
     saving = current["initial"] - cost["initial"]
     shape = " / ".join(str(counts[p]) for p in POINTS)
     costs = " / ".join(f"{_usd(cost[p])} (now {_usd(current[p])})" for p in POINTS)
-    resize = "" if e.dedicated else (
-        f"; set instances to min {min(counts['min'], e.instances['min'])}, max {counts['max']}"
+    resize = (
+        ""
+        if e.dedicated
+        else (
+            f"; set instances to min {min(counts['min'], e.instances['min'])}, max {counts['max']}"
+        )
     )
     return Suggestion(
         e.name,

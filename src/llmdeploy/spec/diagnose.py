@@ -199,8 +199,9 @@ def _type_fix(kind: str, value: Any, field: str, raw: tuple[str, bool] | None) -
     if kind == "int_from_float":
         return f"use a whole number, e.g. {field}: {int(value)}"
     if kind == "string_type" and not isinstance(value, (str, list, tuple, dict)):
-        return (f'put the value in quotes: {field}: "{text}" '
-                f"(YAML read {text} as {_yaml_type(value)})")
+        return (
+            f'put the value in quotes: {field}: "{text}" (YAML read {text} as {_yaml_type(value)})'
+        )
     if kind == "bool_type":
         return f"write {field}: true or {field}: false, without quotes"
     if kind in ("tuple_type", "list_type"):

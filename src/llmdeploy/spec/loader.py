@@ -43,6 +43,20 @@ class ModelDoc:
         overrides = self.spec.spec.environments.get(env)
         if not overrides:
             return self.spec, self.source, []
+        if "environments" in overrides:
+            return (
+                None,
+                self.source,
+                [
+                    self.source.diagnostic(
+                        ("spec", "environments", env, "environments"),
+                        "overrides cannot hold overrides of their own",
+                        key=True,
+                        environment=env,
+                        fix=f"move these entries to spec.environments.<name>, next to {env}",
+                    )
+                ],
+            )
         data = copy.deepcopy(dict(self.data))
         data["spec"] = deep_merge(
             {k: v for k, v in data["spec"].items() if k != "environments"}, overrides
@@ -202,10 +216,14 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 def _merged_source(base: SourceMap, env: str) -> SourceMap:
     prefix = ("spec", "environments", env)
-    merged = SourceMap(base.file, dict(base.values), dict(base.keys), dict(base.origin),
-                       dict(base.raw))
-    for table, merged_table in ((base.values, merged.values), (base.keys, merged.keys),
-                                (base.raw, merged.raw)):
+    merged = SourceMap(
+        base.file, dict(base.values), dict(base.keys), dict(base.origin), dict(base.raw)
+    )
+    for table, merged_table in (
+        (base.values, merged.values),
+        (base.keys, merged.keys),
+        (base.raw, merged.raw),
+    ):
         for path, mark in table.items():
             if path[:3] == prefix and len(path) > 3:
                 target = ("spec", *path[3:])

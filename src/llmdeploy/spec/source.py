@@ -136,8 +136,14 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
         ]
     except yaml.YAMLError as exc:
         return [], [
-            Diagnostic(file=file, line=1, column=1, path="(document)",
-                       message=f"not valid YAML: {exc}", fix="check the file's syntax")
+            Diagnostic(
+                file=file,
+                line=1,
+                column=1,
+                path="(document)",
+                message=f"not valid YAML: {exc}",
+                fix="check the file's syntax",
+            )
         ]
     docs: list[Document] = []
     problems: list[Diagnostic] = []
@@ -205,12 +211,19 @@ class _Builder:
             raise self._fail(node, path, "an alias refers to itself", "remove the recursive alias")
         self.built += 1
         if self.built > MAX_NODES:
-            raise self._fail(node, path, f"the document expands to more than {MAX_NODES} "
-                             "values (nested aliases?)", "write the values out; do not nest "
-                             "aliases of aliases")
+            raise self._fail(
+                node,
+                path,
+                f"the document expands to more than {MAX_NODES} values (nested aliases?)",
+                "write the values out; do not nest aliases of aliases",
+            )
         if node.tag not in _PLAIN_TAGS:
-            raise self._fail(node, path, f"YAML tag {node.tag} is not supported",
-                             "remove the tag: specs use plain values, lists and mappings")
+            raise self._fail(
+                node,
+                path,
+                f"YAML tag {node.tag} is not supported",
+                "remove the tag: specs use plain values, lists and mappings",
+            )
         if isinstance(node, yaml.ScalarNode):
             self.source.raw[path] = (node.value, node.style in ("'", '"'))
             try:
