@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from llmdeploy import __version__
-from llmdeploy.cli import plan, schema, synth, validate
+from llmdeploy.cli import deploy, history, plan, schema, synth, validate
 
 app = typer.Typer(
     name="llmdeploy",
@@ -38,6 +38,11 @@ def main(
 app.command("validate")(validate.validate)
 app.command("plan")(plan.plan)
 app.command("synth")(synth.synth)
+app.command("diff")(deploy.diff)
+app.command("deploy")(deploy.deploy)
+app.command("rollback")(deploy.rollback)
+app.command("history")(history.history)
+app.command("status")(history.status)
 app.command("schema")(schema.schema)
 
 

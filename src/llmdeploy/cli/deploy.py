@@ -1,0 +1,209 @@
+"""`llmdeploy diff`, `deploy` and `rollback`: changes to an environment, through
+CloudFormation change sets."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
+from llmdeploy.cli.validate import DEFAULT_PATHS
+
+EnvOption = Annotated[str, typer.Option("--env", "-e", help="The environment.")]
+SpecsOption = Annotated[
+    list[Path] | None,
+    typer.Option("--specs", help="Spec files or folders. Default: models/ and infra/."),
+]
+ModelsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Only these models (and their endpoints). Default: everything."),
+]
+
+
+def _open(env: str, specs, output: OutputFormat, **kw):
+    from llmdeploy.deploy import service
+    from llmdeploy.deploy.report import PlainReporter, reporter_for_terminal
+    from llmdeploy.errors import SpecError
+
+    reporter = (
+        PlainReporter(sys.stderr) if output is OutputFormat.json else (reporter_for_terminal())
+    )
+    try:
+        return service.open_environment(
+            list(specs) if specs else [Path(p) for p in DEFAULT_PATHS], env, reporter, **kw
+        )
+    except SpecError as exc:
+        report_spec_error(exc, output)
+        raise typer.Exit(1) from None
+
+
+@boundary
+def diff(
+    models: ModelsArgument = None,
+    env: EnvOption = ...,
+    specs: SpecsOption = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 2 when something would change.")
+    ] = False,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+) -> None:
+    """What a deploy would change: fields (old → new) and resources (from change sets)."""
+    from llmdeploy.deploy import service
+
+    ctx = _open(env, specs, output)
+    diffs = service.diff(ctx, models or ())
+    changed = [d for d in diffs if d.status != "unchanged"]
+    if output is OutputFormat.json:
+        emit_json(
+            {
+                "environment": env,
+                "stacks": [
+                    dataclasses.asdict(d) | {"replaces_endpoint": d.replaces_endpoint}
+                    for d in diffs
+                ],
+            }
+        )
+    else:
+        for d in diffs:
+            _print_diff(d)
+        print(f"\n{len(changed)} of {len(diffs)} stack(s) would change.")
+    if exit_code and changed:
+        raise typer.Exit(2)
+
+
+def _print_diff(d) -> None:
+    if d.status == "unchanged":
+        print(f"  {d.stack}: unchanged")
+        for w in d.warnings:
+            print(f"    warning: {w}")
+        return
+    version = ""
+    if d.version_new is not None:
+        version = (
+            f" (version {d.version_old} → {d.version_new})"
+            if d.version_old is not None
+            else f" (version {d.version_new})"
+        )
+    print(f"{'+' if d.status == 'new' else '~'} {d.stack}: {d.status}{version}")
+    if d.fields:
+        for f in d.fields:
+            print(f"    {f.path}: {_show(f.old)} → {_show(f.new)}")
+    for w in d.warnings:
+        print(f"    warning: {w}")
+    if d.replaces_endpoint:
+        print(
+            "    !!! THE ENDPOINT WOULD BE REPLACED: every model on it goes down while it "
+            "is recreated"
+        )
+    for c in d.resources:
+        mark = {"Add": "+", "Remove": "-", "Modify": "~"}.get(c.action, "?")
+        replace = " REPLACE" if c.replacement in ("True", "Conditional") else ""
+        print(f"    {mark} {c.logical_id} ({c.resource_type}){replace}")
+
+
+def _show(value) -> str:
+    import json
+
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+@boundary
+def deploy(
+    models: ModelsArgument = None,
+    env: EnvOption = ...,
+    specs: SpecsOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Replace or remove resources without asking.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Stacks deployed at once.", min=1)] = 4,
+    verify: Annotated[
+        bool, typer.Option(help="Check afterwards that SageMaker runs what was deployed.")
+    ] = True,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+) -> None:
+    """Deploy the environment (or some models): endpoints first, unchanged stacks skipped."""
+    from llmdeploy.deploy import service
+    from llmdeploy.deploy.actions import Interrupted
+
+    confirm = None
+    if sys.stdin.isatty() and output is OutputFormat.text:
+        confirm = lambda question: typer.confirm(question, default=False)  # noqa: E731
+    ctx = _open(env, specs, output, assume_yes=yes, concurrency=concurrency, confirm=confirm)
+    try:
+        results = service.deploy(ctx, models or ())
+    except Interrupted:
+        print(
+            "interrupted: stopped waiting; CloudFormation finishes (or rolls back) on its "
+            "own. The history records what was under way.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
+    problems = _verify(ctx) if verify and any(r.outcome == "deployed" for r in results) else []
+    if output is OutputFormat.json:
+        emit_json(
+            {
+                "environment": env,
+                "stacks": [dataclasses.asdict(r) for r in results],
+                "problems": problems,
+            }
+        )
+    else:
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        print(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+        for p in problems:
+            print(f"problem: {p}", file=sys.stderr)
+    if problems or any(r.outcome in ("failed", "refused", "skipped") for r in results):
+        raise typer.Exit(1)
+
+
+def _verify(ctx) -> list[str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from llmdeploy.deploy import service
+    from llmdeploy.deploy.aws import describe
+
+    try:
+        state = service.live(ctx)
+    except (ClientError, BotoCoreError) as exc:
+        return [f"could not check what SageMaker runs: {describe(exc)}"]
+    return [f"{c.name}: {p}" for c in state.components for p in c.problems]
+
+
+@boundary
+def rollback(
+    model: Annotated[str, typer.Argument(help="The model to roll back.")],
+    env: EnvOption = ...,
+    to: Annotated[int | None, typer.Option("--to", help="The version to go back to.")] = None,
+    specs: SpecsOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+) -> None:
+    """Redeploy a model's recorded template of its previous (or the given) version."""
+    from llmdeploy.deploy import service
+
+    ctx = _open(env, specs, output, assume_yes=yes)
+    result, record = service.rollback(ctx, model, to)
+    if output is OutputFormat.json:
+        emit_json(
+            {
+                "stack": result.stack,
+                "outcome": result.outcome,
+                "reason": result.reason,
+                "version": record.version,
+                "from_record": record.id,
+            }
+        )
+    else:
+        print(
+            f"{model}: {result.outcome} to version {record.version} "
+            f"(deployed {record.when} by {record.who})"
+            + (f" — {result.reason}" if result.reason else "")
+        )
+    if result.outcome not in ("rolled back", "unchanged"):
+        raise typer.Exit(1)

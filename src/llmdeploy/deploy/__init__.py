@@ -1,0 +1,2 @@
+"""Deploy engine: CloudFormation change sets, history, rollback, live status. The only
+package that talks to AWS."""

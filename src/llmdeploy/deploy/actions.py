@@ -1,0 +1,182 @@
+"""The CloudFormation verbs the engine uses, each turning AWS errors into messages."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from llmdeploy.deploy.aws import describe
+from llmdeploy.errors import LlmdeployError
+
+CAPABILITIES = ["CAPABILITY_NAMED_IAM"]  # we name roles; nothing else is needed
+DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+ROLLED_BACK = {
+    "ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+    "CREATE_FAILED",
+    "DELETE_FAILED",
+    "UPDATE_FAILED",
+    "IMPORT_ROLLBACK_COMPLETE",
+}
+
+
+class StackBusy(LlmdeployError):
+    """Someone else's operation is running on the stack."""
+
+
+class Interrupted(Exception):
+    """The user pressed Ctrl-C while we waited."""
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str | None  # True | False | Conditional (Modify only)
+    details: tuple[str, ...] = ()
+
+    @property
+    def destructive(self) -> bool:
+        return self.action == "Remove" or self.replacement in ("True", "Conditional")
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    id: str
+    changes: tuple[Change, ...] = field(default=())
+    empty: bool = False
+
+
+def stack_status(cfn: Any, stack: str) -> str | None:
+    """The stack's status, or None if it does not exist (or was deleted)."""
+    try:
+        (info,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in describe(exc):
+            return None
+        raise LlmdeployError(f"{stack}: {describe(exc)}") from exc
+    status = info["StackStatus"]
+    return None if status in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS") else status
+
+
+def deployed_template(cfn: Any, stack: str) -> Any | None:
+    """The template CloudFormation runs now, parsed (botocore parses JSON bodies)."""
+    try:
+        body = cfn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+    except ClientError as exc:
+        if "does not exist" in describe(exc):
+            return None
+        raise LlmdeployError(f"{stack}: {describe(exc)}") from exc
+    return json.loads(body) if isinstance(body, str) else body
+
+
+def same_template(deployed: Any, text: str) -> bool:
+    return deployed is not None and json.loads(json.dumps(deployed)) == json.loads(text)
+
+
+def create_change_set(
+    cfn: Any, stack: str, template: str, *, exists: bool, poll: float, stop: Callable[[], bool]
+) -> ChangeSet:
+    name = f"llmdeploy-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
+    try:
+        created = cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName=name,
+            TemplateBody=template,
+            ChangeSetType="UPDATE" if exists else "CREATE",
+            Capabilities=CAPABILITIES,
+            Description="llmdeploy",
+        )
+    except ClientError as exc:
+        raise LlmdeployError(f"{stack}: cannot create a change set: {describe(exc)}") from exc
+    cs_id = created["Id"]
+    while True:
+        if stop():
+            raise Interrupted
+        desc = cfn.describe_change_set(ChangeSetName=cs_id, StackName=stack)
+        status = desc["Status"]
+        if status == "CREATE_COMPLETE":
+            break
+        if status == "FAILED":
+            reason = desc.get("StatusReason", "")
+            if "didn't contain changes" in reason or "No updates" in reason:
+                delete_change_set(cfn, stack, cs_id)
+                return ChangeSet(cs_id, empty=True)
+            raise LlmdeployError(f"{stack}: the change set failed: {reason}")
+        time.sleep(poll)
+    changes = []
+    for c in desc.get("Changes", []):
+        rc = c.get("ResourceChange", {})
+        details = tuple(
+            d.get("Target", {}).get("Name") or d.get("Target", {}).get("Attribute", "")
+            for d in rc.get("Details", [])
+        )
+        changes.append(
+            Change(
+                rc.get("Action", "?"),
+                rc.get("LogicalResourceId", "?"),
+                rc.get("ResourceType", "?"),
+                rc.get("Replacement"),
+                tuple(x for x in details if x),
+            )
+        )
+    return ChangeSet(cs_id, tuple(changes))
+
+
+def delete_change_set(cfn: Any, stack: str, cs_id: str) -> None:
+    # Best effort: an unexecuted change set costs nothing and expires.
+    with contextlib.suppress(ClientError):
+        cfn.delete_change_set(ChangeSetName=cs_id, StackName=stack)
+
+
+def execute(
+    cfn: Any,
+    stack: str,
+    change_set: ChangeSet,
+    *,
+    poll: float,
+    stop: Callable[[], bool],
+    on_event: Callable[[str], None],
+) -> tuple[bool, str | None]:
+    """Execute and wait. Returns (succeeded, CloudFormation's reason for a failure)."""
+    seen = {e["EventId"] for e in _events(cfn, stack)}
+    try:
+        cfn.execute_change_set(ChangeSetName=change_set.id, StackName=stack)
+    except ClientError as exc:
+        raise LlmdeployError(f"{stack}: cannot execute the change set: {describe(exc)}") from exc
+    reason = None
+    while True:
+        for event in reversed(_events(cfn, stack)):
+            if event["EventId"] in seen:
+                continue
+            seen.add(event["EventId"])
+            text = f"{event.get('LogicalResourceId')} {event.get('ResourceStatus')}"
+            if event.get("ResourceStatusReason"):
+                text += f": {event['ResourceStatusReason']}"
+                if event.get("ResourceStatus", "").endswith("FAILED") and reason is None:
+                    reason = f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
+            on_event(text)
+        status = stack_status(cfn, stack)
+        if status in DONE:
+            return True, None
+        if status in ROLLED_BACK or status is None:
+            return False, reason or f"stack ended in {status}"
+        if stop():
+            raise Interrupted
+        time.sleep(poll)
+
+
+def _events(cfn: Any, stack: str) -> list[dict[str, Any]]:
+    try:
+        return cfn.describe_stack_events(StackName=stack)["StackEvents"][:100]
+    except ClientError:
+        return []

@@ -1,0 +1,333 @@
+"""Runs diffs, deployments and rollbacks over CloudFormation change sets.
+
+Stacks go in dependency batches (endpoints before the models that live on them), each batch
+in parallel up to ``concurrency``. A stack whose deployed template already equals the new one
+is skipped without a change set. Replacing or removing a resource needs confirmation (or
+``assume_yes``); without a terminal to ask, it is refused. A failed stack is reported with
+CloudFormation's reason and its dependants are skipped; the others go on. Every deployment,
+rollback and failure is recorded in the history store; Ctrl-C stops the waiting, records what
+was under way as interrupted, and leaves CloudFormation to finish or roll back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from llmdeploy.deploy import actions
+from llmdeploy.deploy.actions import ChangeSet, Interrupted
+from llmdeploy.deploy.aws import Aws
+from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
+from llmdeploy.deploy.history import HistoryStore, Record
+from llmdeploy.deploy.report import Reporter
+from llmdeploy.deploy.targets import Target
+from llmdeploy.errors import LlmdeployError
+
+Confirm = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class StackResult:
+    stack: str
+    outcome: str  # deployed | unchanged | failed | skipped | refused | interrupted | rolled back
+    reason: str | None = None
+    change_sets: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        aws: Aws,
+        history: HistoryStore,
+        environment: str,
+        who: str,
+        reporter: Reporter,
+        *,
+        concurrency: int = 4,
+        assume_yes: bool = False,
+        confirm: Confirm | None = None,
+        poll_seconds: float = 3.0,
+    ):
+        self.cfn = aws.client("cloudformation")
+        self.history = history
+        self.environment = environment
+        self.who = who
+        self.reporter = reporter
+        self.concurrency = max(1, concurrency)
+        self.assume_yes = assume_yes
+        self.confirm = confirm
+        self.poll = poll_seconds
+        self.stopping = threading.Event()
+        self.confirm_lock = threading.Lock()
+        self.executing: set[str] = set()  # stacks whose change set is executing now
+
+    # --- diff ----------------------------------------------------------------------------
+
+    def diff(self, targets: Sequence[Target]) -> list[StackDiff]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(self._diff_one, targets))
+
+    def _last_success(self, stack: str) -> Record | None:
+        done = [r for r in self.history.list(self.environment, stack) if r.outcome == "succeeded"]
+        return done[-1] if done else None
+
+    def _diff_one(self, t: Target) -> StackDiff:
+        status = actions.stack_status(self.cfn, t.stack)
+        last = self._last_success(t.stack)
+        fields = tuple(field_changes(last.spec, t.spec)) if last else None
+        warnings = []
+        old_version = last.version if last else None
+        if fields is not None and t.version is not None:
+            w = version_warning(list(fields), old_version, t.version)
+            if w:
+                warnings.append(w)
+        if status is not None and last is None:
+            warnings.append("no deployment of this stack on record: spec-level changes unknown")
+        if status is not None:
+            self._refuse_busy(t.stack, status)
+            if actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
+                return StackDiff(
+                    t.stack,
+                    t.kind,
+                    t.name,
+                    "unchanged",
+                    fields,
+                    old_version,
+                    t.version,
+                    (),
+                    tuple(warnings),
+                )
+        cs = actions.create_change_set(
+            self.cfn,
+            t.stack,
+            t.template,
+            exists=status is not None,
+            poll=self.poll,
+            stop=self.stopping.is_set,
+        )
+        if not cs.empty:
+            actions.delete_change_set(self.cfn, t.stack, cs.id)
+        state = "new" if status is None else ("unchanged" if cs.empty else "changed")
+        return StackDiff(
+            t.stack,
+            t.kind,
+            t.name,
+            state,
+            fields,
+            old_version,
+            t.version,
+            cs.changes,
+            tuple(warnings),
+        )
+
+    def _refuse_busy(self, stack: str, status: str) -> None:
+        if status.endswith("_IN_PROGRESS"):
+            raise actions.StackBusy(
+                f"{stack} is being changed by another operation ({status}); wait for it to "
+                "finish (`aws cloudformation wait stack-update-complete`) and try again"
+            )
+        if status == "ROLLBACK_COMPLETE":
+            raise actions.StackBusy(
+                f"{stack} failed to create and is in ROLLBACK_COMPLETE; CloudFormation cannot "
+                f"update it: delete it (`aws cloudformation delete-stack --stack-name {stack}`) "
+                "and deploy again"
+            )
+
+    # --- deploy --------------------------------------------------------------------------
+
+    def deploy(
+        self, targets: Sequence[Target], *, kind: str = "deploy", record: Record | None = None
+    ) -> list[StackResult]:
+        """Deploy ``targets`` in dependency order. ``record`` replaces the spec fields of the
+        history record (rollback redeploys an old template under its old spec)."""
+        results: dict[str, StackResult] = {}
+        remaining = list(targets)
+        names = {t.stack for t in targets}
+        while remaining:
+            ready = [
+                t for t in remaining if all(d in results or d not in names for d in t.depends_on)
+            ]
+            if not ready:  # a cycle cannot come from our stacks; guard anyway
+                raise LlmdeployError(
+                    "stack dependencies form a cycle: " + ", ".join(t.stack for t in remaining)
+                )
+            batch, skipped = [], []
+            for t in ready:
+                failed = [
+                    d
+                    for d in t.depends_on
+                    if d in results and results[d].outcome not in ("deployed", "unchanged")
+                ]
+                (skipped if failed else batch).append((t, failed))
+            for t, failed in skipped:
+                results[t.stack] = StackResult(
+                    t.stack, "skipped", f"{', '.join(failed)} did not deploy"
+                )
+                self.reporter.done(t.stack, "skipped", results[t.stack].reason)
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                futures = {
+                    t.stack: pool.submit(self._deploy_one, t, kind, record) for t, _ in batch
+                }
+                try:
+                    for stack, future in futures.items():
+                        results[stack] = future.result()
+                except KeyboardInterrupt:
+                    self.stopping.set()
+                    for stack, future in futures.items():
+                        results[stack] = future.result()
+                    raise Interrupted from None
+            remaining = [t for t in remaining if t.stack not in results]
+        return [results[t.stack] for t in targets]
+
+    def _deploy_one(self, t: Target, kind: str, record: Record | None) -> StackResult:
+        try:
+            result = self._deploy_checked(t, kind, record)
+        except Interrupted:
+            result = StackResult(
+                t.stack,
+                "interrupted",
+                "stopped waiting; CloudFormation carries on: see "
+                "`llmdeploy status` or the CloudFormation console",
+            )
+            if t.stack in self.executing:
+                self.executing.discard(t.stack)
+                self._record(t, kind, "interrupted", result.reason, record, None)
+        except LlmdeployError as exc:
+            result = StackResult(t.stack, "failed", str(exc))
+        self.reporter.done(t.stack, result.outcome, result.reason)
+        return result
+
+    def _deploy_checked(self, t: Target, kind: str, record: Record | None) -> StackResult:
+        status = actions.stack_status(self.cfn, t.stack)
+        if status is not None:
+            self._refuse_busy(t.stack, status)
+            if actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
+                return StackResult(t.stack, "unchanged")
+        cs = actions.create_change_set(
+            self.cfn,
+            t.stack,
+            t.template,
+            exists=status is not None,
+            poll=self.poll,
+            stop=self.stopping.is_set,
+        )
+        if cs.empty:
+            return StackResult(t.stack, "unchanged", change_sets=1)
+        refusal = self._approve(t, cs)
+        if refusal:
+            actions.delete_change_set(self.cfn, t.stack, cs.id)
+            return StackResult(t.stack, "refused", refusal, change_sets=1)
+        self.executing.add(t.stack)
+        try:
+            ok, reason = actions.execute(
+                self.cfn,
+                t.stack,
+                cs,
+                poll=self.poll,
+                stop=self.stopping.is_set,
+                on_event=lambda text: self.reporter.event(t.stack, text),
+            )
+        except LlmdeployError as exc:  # refused at execution: still a failure on record
+            self.executing.discard(t.stack)
+            self._record(t, kind, "failed", str(exc), record, cs.id)
+            raise
+        self.executing.discard(t.stack)
+        self._record(t, kind, "succeeded" if ok else "failed", reason, record, cs.id)
+        if not ok:
+            return StackResult(t.stack, "failed", reason, change_sets=1)
+        return StackResult(
+            t.stack, "rolled back" if kind == "rollback" else "deployed", change_sets=1
+        )
+
+    def _approve(self, t: Target, cs: ChangeSet) -> str | None:
+        """None to go ahead, or why not."""
+        risky = [c for c in cs.changes if c.destructive]
+        if not risky or self.assume_yes:
+            return None
+        what = "; ".join(
+            f"{'REMOVE' if c.action == 'Remove' else 'REPLACE'} {c.logical_id} ({c.resource_type})"
+            for c in risky
+        )
+        if any(c.resource_type == "AWS::SageMaker::Endpoint" for c in risky):
+            what = "THE ENDPOINT WOULD BE REPLACED (downtime, every model on it): " + what
+        if self.confirm is None:
+            return f"{what}; pass --yes to allow it"
+        with self.confirm_lock:  # one question at a time
+            if self.confirm(f"{t.stack}: {what}. Go ahead?"):
+                return None
+        return f"not confirmed: {what}"
+
+    def _record(
+        self,
+        t: Target,
+        kind: str,
+        outcome: str,
+        reason: str | None,
+        record: Record | None,
+        change_set: str | None,
+    ) -> None:
+        self.history.append(
+            Record.new(
+                environment=self.environment,
+                stack=t.stack,
+                kind=kind,
+                outcome=outcome,
+                who=self.who,
+                template=t.template,
+                spec=record.spec if record else t.spec,
+                spec_text=record.spec_text if record else t.spec_text,
+                model=t.model,
+                version=record.version if record else t.version,
+                reason=reason,
+                change_set=change_set,
+            )
+        )
+
+    # --- rollback ------------------------------------------------------------------------
+
+    def rollback_target(
+        self, stack: str, model: str, to_version: int | None
+    ) -> tuple[Target, Record]:
+        """The recorded deployment to go back to: the previous successful version, or
+        ``to_version``'s latest successful one."""
+        done = [r for r in self.history.list(self.environment, stack) if r.outcome == "succeeded"]
+        if not done:
+            raise LlmdeployError(
+                f"nothing to roll back to: no successful deployment of "
+                f"{model} in {self.environment} on record"
+            )
+        current = done[-1]
+        if to_version is not None:
+            picks = [r for r in done if r.version == to_version]
+            if not picks:
+                known = sorted({r.version for r in done if r.version is not None})
+                raise LlmdeployError(
+                    f"no successful deployment of {model} version {to_version} on record "
+                    f"(recorded versions: {', '.join(map(str, known)) or 'none'})"
+                )
+            if picks[-1] is current:
+                raise LlmdeployError(
+                    f"{model} is already at version {to_version} (its latest successful deployment)"
+                )
+            chosen = picks[-1]
+        else:
+            older = [r for r in done if r.version != current.version]
+            if not older:
+                raise LlmdeployError(
+                    f"nothing to roll back to: every successful deployment of {model} on "
+                    f"record is version {current.version}"
+                )
+            chosen = older[-1]
+        target = Target(
+            stack,
+            "model",
+            model,
+            chosen.template,
+            chosen.spec,
+            chosen.spec_text,
+            model=model,
+            version=chosen.version,
+        )
+        return target, chosen

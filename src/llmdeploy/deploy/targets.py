@@ -1,0 +1,77 @@
+"""What a deployment works on: each stack of an environment with its template and the spec
+it was built from (recorded in history, and compared by `diff`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmdeploy.plan.resolve import ResolvedEnvironment
+
+
+@dataclass(frozen=True)
+class Target:
+    stack: str
+    kind: str  # endpoint | model | dedicated
+    name: str  # the endpoint's or the model's name
+    template: str  # the template text, exactly as it will be submitted
+    spec: dict[str, Any]  # the resolved spec (JSON), for spec-level diffs
+    spec_text: str  # the spec file as written, for the record
+    model: str | None = None
+    version: int | None = None
+    depends_on: tuple[str, ...] = ()
+
+
+def build_targets(
+    env: ResolvedEnvironment, outdir: Path, models: Sequence[str] = ()
+) -> list[Target]:
+    """Synthesize the environment (or the named models and their endpoints) and pair each
+    stack with its spec."""
+    from llmdeploy.synth.assembly import synthesize
+    from llmdeploy.synth.stacks import Names
+
+    summaries = {s.name: s for s in synthesize(env, outdir, models)}
+    spec = env.doc.spec
+    names = Names(spec.stack_prefix)
+    env_text = Path(env.doc.source.file).read_text()
+    env_part = spec.spec.model_dump(by_alias=True, mode="json", exclude={"endpoints"})
+    out: list[Target] = []
+    for ep in spec.spec.endpoints:
+        stack = names.endpoint_stack(ep.name)
+        if stack in summaries:
+            out.append(
+                Target(
+                    stack,
+                    "endpoint",
+                    ep.name,
+                    summaries[stack].template.read_text(),
+                    {
+                        "environment": env_part,
+                        "endpoint": ep.model_dump(by_alias=True, mode="json"),
+                    },
+                    env_text,
+                )
+            )
+    for m in env.models:
+        stack = names.model_stack(m.name)
+        if stack not in summaries:
+            continue
+        depends = (
+            () if m.dedicated or m.endpoint is None else (names.endpoint_stack(m.endpoint.name),)
+        )
+        out.append(
+            Target(
+                stack,
+                "dedicated" if m.dedicated else "model",
+                m.name,
+                summaries[stack].template.read_text(),
+                m.spec.model_dump(by_alias=True, mode="json", exclude={"spec": {"environments"}}),
+                Path(m.source.file).read_text(),
+                model=m.name,
+                version=m.spec.metadata.version,
+                depends_on=depends,
+            )
+        )
+    return out

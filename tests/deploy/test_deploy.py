@@ -1,0 +1,142 @@
+"""diff, deploy, rollback and history against a moto server."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+from typer.testing import CliRunner
+
+from llmdeploy.cli.main import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, [*args, "--specs", "models", "--specs", "infra"])
+
+
+def _records(env: str, stack: str | None = None) -> list[dict]:
+    result = _run("history", "--env", env, "-o", "json")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    return [r for r in records if stack is None or r["stack"] == stack]
+
+
+def test_done_when_deploy_change_diff_deploy_rollback_history(aws, portfolio):
+    # Deploy the examples from scratch.
+    result = _run("deploy", "--env", "dev", "--no-verify", "-o", "json")
+    assert result.exit_code == 0, result.output
+    stacks = json.loads(result.stdout)["stacks"]
+    assert {s["outcome"] for s in stacks} == {"deployed"} and len(stacks) == 11
+
+    # One model's maxRollingBatchSize changes and its version is bumped.
+    spec = portfolio / "models" / "flow-generation.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("maxRollingBatchSize: 16", "maxRollingBatchSize: 32")
+        .replace("version: 3", "version: 4")
+    )
+    result = _run("diff", "--env", "dev", "--exit-code", "-o", "json")
+    assert result.exit_code == 2, result.output
+    diffs = {d["stack"]: d for d in json.loads(result.stdout)["stacks"]}
+    changed = {name for name, d in diffs.items() if d["status"] != "unchanged"}
+    assert changed == {"llmdeploy-dev-model-flow-generation"}
+    flow = diffs["llmdeploy-dev-model-flow-generation"]
+    fields = {f["path"]: (f["old"], f["new"]) for f in flow["fields"]}
+    assert fields == {"spec.lmi.maxRollingBatchSize": (16, 32), "metadata.version": (3, 4)}
+    assert (flow["version_old"], flow["version_new"]) == (3, 4) and flow["warnings"] == []
+    assert any(r["action"] == "Modify" for r in flow["resources"])
+
+    # Deploy touches only that stack: no change set for the others.
+    result = _run("deploy", "--env", "dev", "--no-verify", "-o", "json")
+    assert result.exit_code == 0, result.output
+    outcomes = {s["stack"]: s for s in json.loads(result.stdout)["stacks"]}
+    assert outcomes["llmdeploy-dev-model-flow-generation"]["outcome"] == "deployed"
+    others = [s for n, s in outcomes.items() if n != "llmdeploy-dev-model-flow-generation"]
+    assert {s["outcome"] for s in others} == {"unchanged"}
+    assert sum(s["change_sets"] for s in others) == 0
+
+    # Rollback restores the previous template byte for byte.
+    stack = "llmdeploy-dev-model-flow-generation"
+    first = _records("dev", stack)[0]
+    result = _run("rollback", "flow-generation", "--env", "dev", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["version"] == 3
+    history_file = next((portfolio / ".llmdeploy/history/dev" / stack).glob("*.json"))
+    recorded = sorted((portfolio / ".llmdeploy/history/dev" / stack).glob("*.json"))
+    texts = [json.loads(p.read_text())["template"] for p in recorded]
+    assert texts[2] == texts[0]  # the rollback submitted v3's template text, byte for byte
+    assert history_file.exists()
+    cfn = boto3.client("cloudformation", region_name="us-west-2")
+    deployed = cfn.get_template(StackName=stack)["TemplateBody"]
+    assert json.loads(json.dumps(deployed)) == json.loads(texts[0])
+
+    # History shows all three.
+    rows = _records("dev", stack)
+    assert [(r["kind"], r["outcome"], r["version"]) for r in rows] == [
+        ("deploy", "succeeded", 3),
+        ("deploy", "succeeded", 4),
+        ("rollback", "succeeded", 3),
+    ]
+    assert first["who"].startswith("arn:aws:") and rows[0]["model"] == "flow-generation"
+    text = _run("history", "flow-generation", "--env", "dev")
+    assert text.exit_code == 0 and text.stdout.count("llmdeploy-dev-model-flow-generation") == 3
+
+
+def test_history_in_s3(aws, portfolio):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="acme-llmdeploy-history")
+    result = _run("deploy", "--env", "prod", "--no-verify", "-o", "json", "summarizer-inf2")
+    assert result.exit_code == 0, result.output
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="acme-llmdeploy-history")["Contents"]]
+    assert len(keys) == 2 and all(k.startswith("prod/prod/llm-prod-") for k in keys)
+    assert not (portfolio / ".llmdeploy").exists()  # nothing written locally
+    rows = _records("prod")
+    assert {r["stack"] for r in rows} == {
+        "llm-prod-endpoint-neuron-inf2",
+        "llm-prod-model-summarizer-inf2",
+    }
+
+
+def test_a_second_deploy_changes_nothing(aws, portfolio):
+    assert _run("deploy", "--env", "dev", "--no-verify", "text-evaluation").exit_code == 0
+    result = _run("deploy", "--env", "dev", "--no-verify", "-o", "json", "text-evaluation")
+    assert {s["outcome"] for s in json.loads(result.stdout)["stacks"]} == {"unchanged"}
+    diff = _run("diff", "--env", "dev", "--exit-code", "text-evaluation")
+    assert diff.exit_code == 0 and "unchanged" in diff.stdout
+
+
+def test_a_content_change_without_a_version_bump_is_a_warning(aws, portfolio):
+    assert _run("deploy", "--env", "dev", "--no-verify", "sql-generation").exit_code == 0
+    spec = portfolio / "models" / "sql-generation.yaml"
+    spec.write_text(spec.read_text().replace("jobQueueSize: 64", "jobQueueSize: 128"))
+    result = _run("diff", "--env", "dev", "sql-generation")
+    assert result.exit_code == 0
+    assert "spec.lmi.jobQueueSize: 64 → 128" in result.stdout
+    assert "metadata.version is still 2" in result.stdout
+
+
+def test_wrong_account_is_refused_before_anything_changes(aws, portfolio):
+    env = portfolio / "infra" / "dev.yaml"
+    env.write_text(env.read_text().replace("123456789012", "999999999999"))
+    result = _run("deploy", "--env", "dev")
+    assert result.exit_code == 1
+    assert "credentials are for account 123456789012" in result.stderr
+    cfn = boto3.client("cloudformation", region_name="us-west-2")
+    assert cfn.describe_stacks()["Stacks"] == []
+
+
+def test_a_failing_stack_fails_alone_and_is_recorded(aws, portfolio):
+    # Someone already owns the role name the neuron endpoint's stack creates.
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_role(RoleName="llmdeploy-dev-neuron-inf2-exec", AssumeRolePolicyDocument="{}")
+    result = _run("deploy", "--env", "dev", "--no-verify", "-o", "json")
+    assert result.exit_code == 1
+    outcomes = {s["stack"]: s for s in json.loads(result.stdout)["stacks"]}
+    assert outcomes["llmdeploy-dev-endpoint-neuron-inf2"]["outcome"] == "failed"
+    assert outcomes["llmdeploy-dev-endpoint-neuron-inf2"]["reason"]
+    assert outcomes["llmdeploy-dev-model-summarizer-inf2"]["outcome"] == "skipped"
+    assert outcomes["llmdeploy-dev-model-flow-generation"]["outcome"] == "deployed"
+    failures = [r for r in _records("dev") if r["outcome"] == "failed"]
+    assert [r["stack"] for r in failures] == ["llmdeploy-dev-endpoint-neuron-inf2"]
