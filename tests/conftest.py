@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +109,96 @@ def mutate(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
         else:
             node[keys[-1]] = value
     return out
+
+
+# --- AWS: a moto server ------------------------------------------------------------------------
+#
+# A moto server on 127.0.0.1 playing CloudFormation, S3, STS, IAM, KMS and SageMaker.
+#
+# moto 5.2 has gaps that break an inference-component endpoint stack; each is patched here,
+# in the test process (the threaded server runs in it), and only here:
+#
+# - `FakeEndpointConfig.validate_instance_type` knows no instance type newer than ~2019
+#   (no ml.p4d, ml.g5, ml.g6, ml.p5en, ml.inf2): accept any `ml.` type.
+# - `SageMakerModelBackend.validate_production_variants` reads `ModelName` from every variant
+#   and fails (HTTP 500) on the model-less variant that an inference-component endpoint has:
+#   check only the variants that name a model.
+# - `KmsBackend.create_key`, when CloudFormation creates a key, gets tags as Key/Value but
+#   files them as TagKey/TagValue (KeyError, HTTP 500): translate.
+#
+# What moto does not do at all, and the tests therefore do not pretend it does: it has no
+# inference-component API (`describe_inference_component`), and its CloudFormation skips
+# AWS::SageMaker::InferenceComponent, AWS::ApplicationAutoScaling::* and AWS::CloudWatch::Alarm
+# (it warns and completes the stack). The logic that reads inference components
+# (`llmdeploy.deploy.status`) is tested with botocore's Stubber, which checks every request and
+# response against SageMaker's real API model.
+
+
+MOTO_ACCOUNT = "123456789012"
+
+
+def _patch_moto() -> None:
+    from moto.kms import models as kms
+    from moto.sagemaker import models as sm
+
+    sm.FakeEndpointConfig.validate_instance_type = lambda self, instance_type: None
+    original_variants = sm.SageMakerModelBackend.validate_production_variants
+
+    def validate_production_variants(self, variants):
+        return original_variants(self, [v for v in variants if "ModelName" in v])
+
+    sm.SageMakerModelBackend.validate_production_variants = validate_production_variants
+    original_key = kms.KmsBackend.create_key
+
+    def create_key(self, policy, key_usage, key_spec, description, tags, *args, **kwargs):
+        tags = [
+            {"TagKey": t.get("TagKey", t.get("Key")), "TagValue": t.get("TagValue", t.get("Value"))}
+            for t in tags or []
+        ]
+        return original_key(self, policy, key_usage, key_spec, description, tags, *args, **kwargs)
+
+    kms.KmsBackend.create_key = create_key
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    _patch_moto()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url, monkeypatch) -> str:
+    """A clean moto account, and credentials that reach only it."""
+    import requests
+
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    return moto_url
+
+
+@pytest.fixture
+def portfolio(tmp_path, monkeypatch) -> Path:
+    """The example portfolio in a work folder, its accounts set to moto's, cwd there (the
+    local history store is .llmdeploy/history under it)."""
+    root = tmp_path / "work"
+    shutil.copytree(REPO / "models", root / "models")
+    shutil.copytree(REPO / "infra", root / "infra")
+    for env in (root / "infra").glob("*.yaml"):
+        text = env.read_text()
+        for account in ("111122223333", "444455556666"):
+            text = text.replace(account, MOTO_ACCOUNT)
+        env.write_text(text)
+    monkeypatch.chdir(root)
+    return root

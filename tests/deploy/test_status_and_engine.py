@@ -1,0 +1,358 @@
+"""The parts moto cannot play: SageMaker's inference-component API (botocore's Stubber checks
+every call against the real API model), stacks busy with someone else's update, Ctrl-C,
+and destructive changes without a terminal to confirm them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from llmdeploy.deploy import actions, status
+from llmdeploy.deploy.actions import Change, ChangeSet, Interrupted
+from llmdeploy.deploy.engine import Engine
+from llmdeploy.deploy.history import LocalHistory, Record, S3History
+from llmdeploy.deploy.report import PlainReporter
+from llmdeploy.deploy.targets import Target
+
+TEMPLATE = {
+    "Resources": {
+        "IC": {
+            "Type": "AWS::SageMaker::InferenceComponent",
+            "Properties": {
+                "Specification": {
+                    "Container": {
+                        "Image": "img:2",
+                        "Environment": {"OPTION_MAX_ROLLING_BATCH_SIZE": "32"},
+                    },
+                    "ComputeResourceRequirements": {
+                        "NumberOfAcceleratorDevicesRequired": 2,
+                        "MinMemoryRequiredInMb": 65536,
+                    },
+                },
+                "RuntimeConfig": {"CopyCount": 1},
+            },
+        },
+        "Target": {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            "Properties": {"MinCapacity": 0, "MaxCapacity": 2},
+        },
+    }
+}
+
+
+def _sagemaker():
+    return boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+def _live(image: str, batch: str, desired: int, state: str = "InService") -> dict:
+    return {
+        "InferenceComponentName": "ic",
+        "InferenceComponentArn": "arn:aws:sagemaker:us-east-1:123456789012:inference-component/ic",
+        "EndpointName": "pool",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/pool",
+        "InferenceComponentStatus": state,
+        "CreationTime": "2026-01-01T00:00:00Z",
+        "LastModifiedTime": "2026-01-01T00:00:00Z",
+        "Specification": {
+            "Container": {
+                "Environment": {"OPTION_MAX_ROLLING_BATCH_SIZE": batch},
+                "DeployedImage": {"SpecifiedImage": image},
+            },
+            "ComputeResourceRequirements": {
+                "NumberOfAcceleratorDevicesRequired": 2,
+                "MinMemoryRequiredInMb": 65536,
+            },
+        },
+        "RuntimeConfig": {"DesiredCopyCount": desired, "CurrentCopyCount": desired},
+    }
+
+
+def test_what_runs_is_what_was_deployed():
+    sm = _sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response(
+            "describe_inference_component",
+            _live("img:2", "32", 1),
+            {"InferenceComponentName": "ic"},
+        )
+        state = status.component_state(sm, "ic", "pool", TEMPLATE)
+    assert state.problems == () and (state.copies_desired, state.copies_current) == (1, 1)
+
+
+def test_a_rollback_by_sagemaker_is_reported_not_hidden():
+    sm = _sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response(
+            "describe_inference_component",
+            _live("img:1", "16", 3),
+            {"InferenceComponentName": "ic"},
+        )
+        state = status.component_state(sm, "ic", "pool", TEMPLATE)
+    text = " | ".join(state.problems)
+    assert "runs image img:1, deployed img:2" in text
+    assert "OPTION_MAX_ROLLING_BATCH_SIZE" in text
+    assert "3 copies, outside the deployed range 0-2" in text
+
+
+def test_a_failed_or_missing_component():
+    sm = _sagemaker()
+    with Stubber(sm) as stub:
+        failed = _live("img:2", "32", 1, state="Failed") | {"FailureReason": "OOM on load"}
+        stub.add_response("describe_inference_component", failed)
+        stub.add_client_error(
+            "describe_inference_component",
+            "ValidationException",
+            "Could not find inference component",
+        )
+        first = status.component_state(sm, "ic", "pool", TEMPLATE)
+        second = status.component_state(sm, "gone", "pool", TEMPLATE)
+    assert first.problems[0] == "failed: OOM on load"
+    assert (second.status, second.problems) == ("missing", ("not found on SageMaker",))
+
+
+def test_a_component_that_runs_another_model():
+    sm = _sagemaker()
+    live = _live("img:2", "32", 1)
+    live["Specification"] = {
+        "ModelName": "old-model-abc",
+        "ComputeResourceRequirements": live["Specification"]["ComputeResourceRequirements"],
+    }
+    with Stubber(sm) as stub:
+        stub.add_response("describe_inference_component", live)
+        state = status.component_state(sm, "ic", "pool", TEMPLATE, model_name="new-model-def")
+    assert any("runs model old-model-abc, deployed new-model-def" in p for p in state.problems)
+
+
+def test_endpoint_state():
+    sm = _sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": "pool",
+                "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/pool",
+                "EndpointStatus": "InService",
+                "CreationTime": "2026-01-01T00:00:00Z",
+                "LastModifiedTime": "2026-01-01T00:00:00Z",
+                "ProductionVariants": [
+                    {
+                        "VariantName": "AllTraffic",
+                        "CurrentInstanceCount": 2,
+                        "DesiredInstanceCount": 3,
+                    }
+                ],
+            },
+        )
+        state = status.endpoint_state(sm, "pool")
+    assert (state.status, state.instances_current, state.instances_desired) == ("InService", 2, 3)
+
+
+# --- the engine, with a CloudFormation client that does what we tell it ----------------------
+
+
+class FakeCfn:
+    """Just enough CloudFormation for one stack, to put the engine in states moto cannot."""
+
+    def __init__(self, stack_status="UPDATE_COMPLETE", changes=(), stays="UPDATE_IN_PROGRESS"):
+        self.status, self.changes, self.stays = stack_status, list(changes), stays
+        self.executed = self.deleted = 0
+
+    def describe_stacks(self, StackName):
+        return {"Stacks": [{"StackName": StackName, "StackStatus": self.status}]}
+
+    def get_template(self, StackName, TemplateStage):
+        return {"TemplateBody": {"Resources": {}}}
+
+    def create_change_set(self, **kw):
+        return {"Id": "cs-1"}
+
+    def describe_change_set(self, **kw):
+        return {"Status": "CREATE_COMPLETE", "Changes": self.changes}
+
+    def delete_change_set(self, **kw):
+        self.deleted += 1
+
+    def execute_change_set(self, **kw):
+        self.executed += 1
+        self.status = self.stays
+
+    def describe_stack_events(self, StackName):
+        return {"StackEvents": []}
+
+
+class FakeAws:
+    def __init__(self, cfn):
+        self.cfn = cfn
+
+    def client(self, name):
+        return self.cfn
+
+
+TARGET = Target(
+    "s",
+    "model",
+    "m",
+    json.dumps({"Resources": {"X": {"Type": "AWS::SNS::Topic"}}}),
+    {"metadata": {"version": 2}},
+    "text",
+    model="m",
+    version=2,
+)
+
+
+def _engine(cfn, tmp_path: Path, **kw) -> tuple[Engine, LocalHistory]:
+    history = LocalHistory(tmp_path)
+    return Engine(
+        FakeAws(cfn),
+        history,
+        "dev",
+        "arn:aws:iam::1:user/me",
+        PlainReporter(),
+        poll_seconds=0.01,
+        **kw,
+    ), history
+
+
+def test_a_stack_busy_with_someone_elses_update(tmp_path):
+    engine, history = _engine(FakeCfn("UPDATE_IN_PROGRESS"), tmp_path)
+    (result,) = engine.deploy([TARGET])
+    assert result.outcome == "failed"
+    assert "being changed by another operation (UPDATE_IN_PROGRESS)" in result.reason
+    assert history.list("dev") == []  # nothing was done, nothing to record
+
+
+def test_ctrl_c_stops_waiting_and_records_the_stack_as_interrupted(tmp_path):
+    cfn = FakeCfn()
+    engine, history = _engine(cfn, tmp_path)
+    original = actions.stack_status
+    calls = {"n": 0}
+
+    def status_then_interrupt(client, stack):
+        calls["n"] += 1
+        if calls["n"] > 2:  # while waiting for the execution: the user presses Ctrl-C
+            engine.stopping.set()
+        return original(client, stack)
+
+    actions.stack_status, saved = status_then_interrupt, actions.stack_status
+    try:
+        (result,) = engine.deploy([TARGET])
+    finally:
+        actions.stack_status = saved
+    assert result.outcome == "interrupted" and cfn.executed == 1
+    (record,) = history.list("dev")
+    assert record.outcome == "interrupted" and "CloudFormation carries on" in record.reason
+
+
+def test_execute_raises_interrupted_when_asked_to_stop():
+    cfn = FakeCfn()
+    with pytest.raises(Interrupted):
+        actions.execute(
+            cfn, "s", ChangeSet("cs-1"), poll=0.01, stop=lambda: True, on_event=lambda text: None
+        )
+
+
+REPLACE = {
+    "ResourceChange": {
+        "Action": "Modify",
+        "LogicalResourceId": "Endpoint",
+        "ResourceType": "AWS::SageMaker::Endpoint",
+        "Replacement": "True",
+    }
+}
+
+
+def test_a_replacement_without_yes_and_without_a_terminal_is_refused(tmp_path):
+    cfn = FakeCfn(changes=[REPLACE])
+    engine, _ = _engine(cfn, tmp_path)
+    (result,) = engine.deploy([TARGET])
+    assert result.outcome == "refused" and cfn.executed == 0 and cfn.deleted == 1
+    assert "THE ENDPOINT WOULD BE REPLACED" in result.reason and "--yes" in result.reason
+
+
+def test_a_replacement_is_asked_about_and_yes_allows_it(tmp_path):
+    asked = []
+    cfn = FakeCfn(changes=[REPLACE], stays="UPDATE_COMPLETE")
+    engine, _ = _engine(cfn, tmp_path, confirm=lambda q: asked.append(q) or False)
+    assert engine.deploy([TARGET])[0].outcome == "refused" and len(asked) == 1
+    engine, history = _engine(
+        FakeCfn(changes=[REPLACE], stays="UPDATE_COMPLETE"), tmp_path, assume_yes=True
+    )
+    assert engine.deploy([TARGET])[0].outcome == "deployed"
+    assert history.list("dev")[-1].outcome == "succeeded"
+
+
+def test_change_details():
+    change = Change("Remove", "Old", "AWS::IAM::Policy", None)
+    assert change.destructive
+    assert not Change("Modify", "IC", "AWS::SageMaker::InferenceComponent", "False").destructive
+
+
+def test_nothing_to_roll_back_to(tmp_path):
+    engine, history = _engine(FakeCfn(), tmp_path)
+    with pytest.raises(Exception, match="nothing to roll back to: no successful deployment"):
+        engine.rollback_target("s", "m", None)
+    history.append(
+        Record.new(
+            environment="dev",
+            stack="s",
+            kind="deploy",
+            outcome="succeeded",
+            who="me",
+            template="{}",
+            spec={},
+            spec_text="",
+            model="m",
+            version=2,
+        )
+    )
+    with pytest.raises(Exception, match="every successful deployment of m on record is version 2"):
+        engine.rollback_target("s", "m", None)
+    with pytest.raises(Exception, match="already at version 2"):
+        engine.rollback_target("s", "m", 2)
+    with pytest.raises(
+        Exception,
+        match=r"no successful deployment of m version 1 on record \(recorded versions: 2\)",
+    ):
+        engine.rollback_target("s", "m", 1)
+
+
+def test_local_and_s3_history_share_one_interface(tmp_path, aws):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="history")
+    for store in (LocalHistory(tmp_path / "h"), S3History(s3, "s3://history/team/")):
+        for version in (1, 2):
+            store.append(
+                Record.new(
+                    environment="dev",
+                    stack="s",
+                    kind="deploy",
+                    outcome="succeeded",
+                    who="me",
+                    template=f"t{version}",
+                    spec={"v": version},
+                    spec_text="",
+                    model="m",
+                    version=version,
+                )
+            )
+        store.append(
+            Record.new(
+                environment="prod",
+                stack="s",
+                kind="deploy",
+                outcome="failed",
+                who="me",
+                template="t",
+                spec={},
+                spec_text="",
+            )
+        )
+        assert [r.template for r in store.list("dev")] == ["t1", "t2"]
+        assert [r.outcome for r in store.list("prod", "s")] == ["failed"]
+        assert store.list("dev", "other") == []
