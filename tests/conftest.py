@@ -134,41 +134,13 @@ def mutate(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
 # response against SageMaker's real API model.
 
 
-MOTO_ACCOUNT = "123456789012"
-
-
-def _patch_moto() -> None:
-    from moto.kms import models as kms
-    from moto.sagemaker import models as sm
-
-    sm.FakeEndpointConfig.validate_instance_type = lambda self, instance_type: None
-    original_variants = sm.SageMakerModelBackend.validate_production_variants
-
-    def validate_production_variants(self, variants):
-        return original_variants(self, [v for v in variants if "ModelName" in v])
-
-    sm.SageMakerModelBackend.validate_production_variants = validate_production_variants
-    original_key = kms.KmsBackend.create_key
-
-    def create_key(self, policy, key_usage, key_spec, description, tags, *args, **kwargs):
-        tags = [
-            {"TagKey": t.get("TagKey", t.get("Key")), "TagValue": t.get("TagValue", t.get("Value"))}
-            for t in tags or []
-        ]
-        return original_key(self, policy, key_usage, key_spec, description, tags, *args, **kwargs)
-
-    kms.KmsBackend.create_key = create_key
+from moto_support import MOTO_ACCOUNT, start_moto_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    _patch_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server, url = start_moto_server()
+    yield url
     server.stop()
 
 

@@ -140,3 +140,34 @@ def test_a_failing_stack_fails_alone_and_is_recorded(aws, portfolio):
     assert outcomes["llmdeploy-dev-model-flow-generation"]["outcome"] == "deployed"
     failures = [r for r in _records("dev") if r["outcome"] == "failed"]
     assert [r["stack"] for r in failures] == ["llmdeploy-dev-endpoint-neuron-inf2"]
+
+
+def test_status_reports_what_it_cannot_read_without_a_traceback(aws, portfolio):
+    # moto has no inference-component API and ignores endpoint names (see conftest): status
+    # cannot read SageMaker here, and must say so cleanly (its logic: test_status_and_engine).
+    result = _run("status", "--env", "dev")
+    assert result.exit_code == 1
+    assert "cannot read the live state from SageMaker" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_endpoints_deploy_before_their_models_with_high_concurrency(aws, portfolio):
+    result = _run("deploy", "--env", "dev", "--no-verify", "--concurrency", "8")
+    assert result.exit_code == 0, result.output
+    rows = _records("dev")
+    when = {r["stack"]: r["when"] for r in rows}
+    assert len(when) == 11
+    homes = {
+        "codegen-g6": [
+            "block-generation",
+            "flow-generation",
+            "inline-completion",
+            "sql-generation",
+            "text-evaluation",
+        ],
+        "reasoning-p5en": ["agent-planner"],
+        "neuron-inf2": ["summarizer-inf2"],
+    }
+    for endpoint, models in homes.items():
+        for model in models:
+            assert when[f"llmdeploy-dev-model-{model}"] > when[f"llmdeploy-dev-endpoint-{endpoint}"]

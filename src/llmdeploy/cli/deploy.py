@@ -163,15 +163,13 @@ def deploy(
 
 
 def _verify(ctx) -> list[str]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from llmdeploy.deploy import service
-    from llmdeploy.deploy.aws import describe
+    from llmdeploy.errors import LlmdeployError
 
     try:
         state = service.live(ctx)
-    except (ClientError, BotoCoreError) as exc:
-        return [f"could not check what SageMaker runs: {describe(exc)}"]
+    except LlmdeployError as exc:
+        return [f"could not check what SageMaker runs: {exc}"]
     return [f"{c.name}: {p}" for c in state.components for p in c.problems]
 
 

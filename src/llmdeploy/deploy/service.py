@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from llmdeploy.deploy import actions, status
 from llmdeploy.deploy import aws as aws_mod
@@ -104,6 +104,15 @@ class EnvironmentState:
 def live(ctx: Context) -> EnvironmentState:
     """Endpoints and inference components as SageMaker reports them, each component checked
     against the template of its stack as deployed."""
+    try:
+        return _live(ctx)
+    except (ClientError, BotoCoreError) as exc:
+        raise LlmdeployError(
+            f"cannot read the live state from SageMaker: {aws_mod.describe(exc)[:300]}"
+        ) from exc
+
+
+def _live(ctx: Context) -> EnvironmentState:
     sm = ctx.aws.client("sagemaker")
     cfn = ctx.aws.client("cloudformation")
     names = ctx.names
