@@ -15,6 +15,9 @@ from llmdeploy.deploy.aws import describe
 from llmdeploy.errors import LlmdeployError
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]  # we name roles; nothing else is needed
+# CloudFormation's limit for a template passed in the request (not through S3). The largest
+# stacks the spec allows stay well under it (tests/synth/test_limits.py).
+MAX_TEMPLATE_BODY = 51_200
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 ROLLED_BACK = {
     "ROLLBACK_COMPLETE",
@@ -86,6 +89,13 @@ def same_template(deployed: Any, text: str) -> bool:
 def create_change_set(
     cfn: Any, stack: str, template: str, *, exists: bool, poll: float, stop: Callable[[], bool]
 ) -> ChangeSet:
+    size = len(template.encode())
+    if size > MAX_TEMPLATE_BODY:
+        raise LlmdeployError(
+            f"{stack}: the template is {size} bytes; CloudFormation takes at most "
+            f"{MAX_TEMPLATE_BODY} in a request. Split the model's settings or report this: "
+            "llmdeploy's stacks are meant to stay far below it"
+        )
     name = f"llmdeploy-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
     try:
         created = cfn.create_change_set(

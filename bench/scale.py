@@ -1,0 +1,176 @@
+"""Benchmark: validate, plan, synth and diff on portfolios of 10, 100 and 1,000 models.
+
+Every command runs as a whole process (what a user and CI wait for), timed with peak memory
+(GNU time's maximum resident set size: the largest process of the command, Python or the
+Node.js process behind aws_cdk). `diff` runs against a moto server on 127.0.0.1 holding the
+whole portfolio deployed, after one model changed.
+
+    .venv/bin/python bench/scale.py [--sizes 10 100 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from moto_support import MOTO_ACCOUNT, start_moto_server
+
+LLMDEPLOY = str(Path(sys.executable).with_name("llmdeploy"))
+
+
+def write_portfolio(root: Path, n: int) -> None:
+    """n models over n/100 endpoints (at least 2), in the shapes of the examples."""
+    (root / "models").mkdir(parents=True)
+    (root / "infra").mkdir()
+    endpoints = max(2, n // 100)
+    pools = "".join(
+        f"    - name: pool-{e}\n      instanceType: ml.g6e.48xlarge\n"
+        f"      instances: {{min: 0, initial: 1, max: 1000}}\n"
+        for e in range(endpoints)
+    )
+    (root / "infra/scale.yaml").write_text(
+        "apiVersion: llmdeploy/v1\nkind: Environment\nmetadata: {name: scale}\nspec:\n"
+        f'  account: "{MOTO_ACCOUNT}"\n  region: us-east-1\n  endpoints:\n{pools}'
+    )
+    for i in range(n):
+        write_model(root, i, endpoints, batch=32, version=1)
+
+
+def write_model(root: Path, i: int, endpoints: int, *, batch: int, version: int) -> None:
+    name = f"m{i:04d}"
+    (root / f"models/{name}.yaml").write_text(f"""apiVersion: llmdeploy/v1
+kind: Model
+metadata: {{name: {name}, version: {version}, owner: team-{i % 7}}}
+spec:
+  endpoint: pool-{i % endpoints}
+  source: {{s3Uri: "s3://models/{name}/{version}/"}}
+  sizeBillions: {(7, 8, 13, 3)[i % 4]}
+  container: {{engine: djl-lmi, version: "0.33.0"}}
+  lmi: {{rollingBatch: vllm, maxRollingBatchSize: {batch}, tensorParallelDegree: 1}}
+  resources: {{accelerators: 1, memoryMiB: 32768, cpuCores: 4}}
+  copies: {{min: {i % 2}, initial: 1, max: 3}}
+  autoscaling: {{target: 4}}
+  rollout: {{rollbackOn: {{errorRatePercent: 5, p95LatencyMs: 3000}}}}
+""")
+
+
+def measure(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
+    """(seconds, peak MiB, stdout) of one whole process."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 2):
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return seconds, int(rss.group(1)) / 1024 if rss else float("nan"), proc.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10, 100, 1000])
+    args = parser.parse_args()
+    server, url = start_moto_server()
+    aws_env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    os.environ.update(aws_env)
+    from llmdeploy.deploy import service
+    from llmdeploy.deploy.report import PlainReporter
+
+    help_runs = sorted(measure([LLMDEPLOY, "--help"], HERE)[0] for _ in range(7))
+    print(f"llmdeploy --help: median {help_runs[3]:.2f} s over 7 runs\n")
+    rows: dict[str, dict[int, tuple[float, float]]] = {}
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            write_portfolio(root, n)
+            endpoints = max(2, n // 100)
+            cmds = {
+                "validate": [LLMDEPLOY, "validate"],
+                "plan": [LLMDEPLOY, "plan", "-o", "json"],
+                "synth (all stacks)": [LLMDEPLOY, "synth", "--env", "scale", "-o", "out-all"],
+                "synth (one model)": [
+                    LLMDEPLOY,
+                    "synth",
+                    "--env",
+                    "scale",
+                    "-o",
+                    "out-one",
+                    "m0007",
+                ],
+            }
+            for label, cmd in cmds.items():
+                seconds, mib, _ = measure(cmd, root)
+                rows.setdefault(label, {})[n] = (seconds, mib)
+            # The whole portfolio deployed to moto (not timed), then one model changes.
+            with open(os.devnull, "w") as quiet:
+                ctx = service.open_environment(
+                    [root / "models", root / "infra"],
+                    "scale",
+                    PlainReporter(quiet),
+                    concurrency=8,
+                    poll_seconds=0.02,
+                    history_root=root / ".llmdeploy/history",
+                )
+                results = service.deploy(ctx)
+            assert all(r.outcome == "deployed" for r in results), results[:3]
+            write_model(root, 7, endpoints, batch=64, version=2)
+            seconds, mib, out = measure(
+                [LLMDEPLOY, "diff", "--env", "scale", "-o", "json", "--exit-code"], root, aws_env
+            )
+            changed = out.count('"status": "changed"')
+            rows.setdefault("diff (one model changed)", {})[n] = (seconds, mib)
+            rows.setdefault("  change sets created by diff", {})[n] = (changed, float("nan"))
+            requests_reset(url)
+    server.stop()
+
+    sizes = args.sizes
+    head = f"{'command':<32}" + "".join(f"{f'{n} models':>22}" for n in sizes)
+    print(head + f"{'growth':>10}")
+    print("-" * len(head + " " * 10))
+    for label, by_size in rows.items():
+        cells = ""
+        for n in sizes:
+            seconds, mib = by_size[n]
+            cells += (
+                f"{seconds:>22.0f}"
+                if label.startswith("  ")
+                else f"{seconds:>9.2f} s {mib:>7.0f} MiB "
+            )
+        first, last = by_size[sizes[0]][0], by_size[sizes[-1]][0]
+        growth = "" if label.startswith("  ") or not first else f"{last / first:>9.1f}x"
+        print(f"{label:<32}{cells}{growth}")
+    print(
+        f"\ngrowth: time at {sizes[-1]} models ÷ time at {sizes[0]} "
+        f"({sizes[-1] // sizes[0]}x the models)"
+    )
+
+
+def requests_reset(url: str) -> None:
+    import requests
+
+    requests.post(f"{url}/moto-api/reset", timeout=10)
+
+
+if __name__ == "__main__":
+    main()
