@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from moto_support import MOTO_ACCOUNT, start_moto_server
+from moto_support import MOTO_ACCOUNT, start_moto_server  # noqa: E402 (needs sys.path)
 
 LLMDEPLOY = str(Path(sys.executable).with_name("llmdeploy"))
 

@@ -9,7 +9,6 @@ import yaml
 
 from conftest import base_environment, base_model, mutate
 from llmdeploy.deploy.actions import MAX_TEMPLATE_BODY
-from llmdeploy.plan import check
 from llmdeploy.synth.assembly import synthesize
 
 MAX_RESOURCES = 500
