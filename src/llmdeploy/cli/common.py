@@ -11,11 +11,14 @@ import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_PATHS = ("models", "infra")
 
 
 class OutputFormat(StrEnum):
@@ -54,3 +57,34 @@ def report_spec_error(exc: Any, output: OutputFormat) -> None:
     print(exc.render(), file=sys.stderr)
     errors = sum(d.severity == "error" for d in exc.diagnostics)
     print(f"\n{errors} error(s); nothing is valid until they are fixed.", file=sys.stderr)
+
+
+PathsArgument = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Spec files or folders. Default: models/ and infra/."),
+]
+EnvsOption = Annotated[
+    list[str] | None,
+    typer.Option("--env", "-e", help="This environment only (repeatable). Default: all."),
+]
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="text, or json for machines and CI.")
+]
+
+
+def spec_paths(paths: list[Path] | None) -> list[Path]:
+    return list(paths) if paths else [Path(p) for p in DEFAULT_PATHS]
+
+
+def checked_or_exit(
+    paths: list[Path] | None, envs: list[str] | tuple[str, ...], output: OutputFormat
+):
+    """The checked specs; on spec errors, their report and exit 1."""
+    from llmdeploy.errors import SpecError
+    from llmdeploy.plan import check
+
+    try:
+        return check(spec_paths(paths), envs)
+    except SpecError as exc:
+        report_spec_error(exc, output)
+        raise typer.Exit(1) from None

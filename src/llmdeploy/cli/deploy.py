@@ -10,8 +10,13 @@ from typing import Annotated
 
 import typer
 
-from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
-from llmdeploy.cli.validate import DEFAULT_PATHS
+from llmdeploy.cli.common import (
+    OutputFormat,
+    boundary,
+    emit_json,
+    report_spec_error,
+    spec_paths,
+)
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="The environment.")]
 SpecsOption = Annotated[
@@ -33,9 +38,7 @@ def _open(env: str, specs, output: OutputFormat, **kw):
         PlainReporter(sys.stderr) if output is OutputFormat.json else (reporter_for_terminal())
     )
     try:
-        return service.open_environment(
-            list(specs) if specs else [Path(p) for p in DEFAULT_PATHS], env, reporter, **kw
-        )
+        return service.open_environment(spec_paths(specs), env, reporter, **kw)
     except SpecError as exc:
         report_spec_error(exc, output)
         raise typer.Exit(1) from None

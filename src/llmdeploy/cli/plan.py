@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
-from llmdeploy.cli.validate import DEFAULT_PATHS
+from llmdeploy.cli.common import (
+    EnvsOption,
+    OutputFormat,
+    OutputOption,
+    PathsArgument,
+    boundary,
+    checked_or_exit,
+    emit_json,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,32 +27,18 @@ if TYPE_CHECKING:
 
 @boundary
 def plan(
-    paths: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Spec files or folders. Default: models/ and infra/."),
-    ] = None,
-    env: Annotated[
-        list[str] | None,
-        typer.Option("--env", "-e", help="Plan this environment only (repeatable)."),
-    ] = None,
+    paths: PathsArgument = None,
+    env: EnvsOption = None,
     suggest: Annotated[
         bool, typer.Option("--suggest", help="Say where the same copies would cost less.")
     ] = False,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="text, or json for machines.")
-    ] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Capacity and monthly cost of every endpoint, and the ratio to dedicated hosting."""
-    from llmdeploy.errors import SpecError
-    from llmdeploy.plan import advice, check
+    from llmdeploy.plan import advice
     from llmdeploy.plan.cost import plan_environment
 
-    targets = list(paths) if paths else [Path(p) for p in DEFAULT_PATHS]
-    try:
-        checked = check(targets, env or ())
-    except SpecError as exc:
-        report_spec_error(exc, output)
-        raise typer.Exit(1) from None
+    checked = checked_or_exit(paths, env or (), output)
     results = []
     for resolved in checked.environments:
         env_plan = plan_environment(resolved)

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from llmdeploy.cli.common import OutputFormat, boundary, emit_json, report_spec_error
-from llmdeploy.cli.validate import DEFAULT_PATHS
+from llmdeploy.cli.common import OutputFormat, boundary, checked_or_exit, emit_json
 
 
 @boundary
@@ -35,15 +34,7 @@ def synth(
 ) -> None:
     """Write the CloudFormation templates of an environment (one stack per endpoint and per
     model). Spec errors stop it before CDK starts."""
-    from llmdeploy.errors import SpecError
-    from llmdeploy.plan import check
-
-    targets = list(specs) if specs else [Path(p) for p in DEFAULT_PATHS]
-    try:
-        checked = check(targets, [env])
-    except SpecError as exc:
-        report_spec_error(exc, output)
-        raise typer.Exit(1) from None
+    checked = checked_or_exit(specs, [env], output)
     from llmdeploy.synth.assembly import synthesize
 
     (resolved,) = checked.environments

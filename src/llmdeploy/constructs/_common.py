@@ -339,3 +339,52 @@ def autoscaling_role(scope: Construct) -> iam.IRole:
         "sagemaker.application-autoscaling.amazonaws.com/"
         "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
     )
+
+
+def check_endpoint_props(
+    instance_type,
+    volume_size_gb: int | None,
+    subnets: Sequence[ec2.ISubnet],
+    security_groups: Sequence[ec2.ISecurityGroup],
+) -> None:
+    """Refuse, at synth time, what SageMaker would refuse at deploy time."""
+    if volume_size_gb is not None and instance_type.has_local_nvme:
+        raise ValueError(
+            f"volume_size_gb: {instance_type} has local NVMe storage; SageMaker refuses "
+            "VolumeSizeInGB for it. Remove volume_size_gb."
+        )
+    if bool(subnets) != bool(security_groups):
+        raise ValueError("vpc_subnets and security_groups go together: give both or neither")
+
+
+def rollback_alarms(
+    scope: Construct,
+    name: str,
+    dimensions: Mapping[str, str],
+    *,
+    error_rate_percent: float | None,
+    p95_latency_ms: int | None,
+) -> list[cw.Alarm]:
+    """The alarms a deployment rolls back on, named after ``name``: 5XX rate and p95."""
+    alarms = []
+    if error_rate_percent is not None:
+        alarms.append(
+            error_rate_alarm(
+                scope,
+                "ErrorRateAlarm",
+                alarm_name=f"{name}-5xx-rate",
+                dimensions=dimensions,
+                threshold_percent=error_rate_percent,
+            )
+        )
+    if p95_latency_ms is not None:
+        alarms.append(
+            latency_alarm(
+                scope,
+                "LatencyAlarm",
+                alarm_name=f"{name}-p95-latency",
+                dimensions=dimensions,
+                p95_ms=p95_latency_ms,
+            )
+        )
+    return alarms

@@ -74,6 +74,7 @@ class DedicatedEndpoint(IEndpoint):
         error_rate_alarm_percent: float = 5,
     ) -> None:
         super().__init__(scope, id)
+        _common.check_endpoint_props(instance_type, volume_size_gb, vpc_subnets, security_groups)
         if instances.min < 1:
             raise ValueError(
                 "a dedicated endpoint keeps instances.min >= 1; only endpoints "
@@ -160,25 +161,14 @@ class DedicatedEndpoint(IEndpoint):
                 "SageMaker refuses KmsKeyId for it. The key still encrypts the logs.",
             )
         dims = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
-        alarms = [
-            _common.error_rate_alarm(
-                self,
-                "ErrorRateAlarm",
-                alarm_name=f"{self.endpoint_name}-5xx-rate",
-                dimensions=dims,
-                threshold_percent=rollback.error_rate_percent or error_rate_alarm_percent,
-            )
-        ]
-        if rollback.p95_latency_ms is not None:
-            alarms.append(
-                _common.latency_alarm(
-                    self,
-                    "LatencyAlarm",
-                    alarm_name=f"{self.endpoint_name}-p95-latency",
-                    dimensions=dims,
-                    p95_ms=rollback.p95_latency_ms,
-                )
-            )
+        # A dedicated endpoint always rolls back on errors: there is nothing else guarding it.
+        alarms = _common.rollback_alarms(
+            self,
+            self.endpoint_name,
+            dims,
+            error_rate_percent=rollback.error_rate_percent or error_rate_alarm_percent,
+            p95_latency_ms=rollback.p95_latency_ms,
+        )
         self.rollback_alarms = tuple(alarms)
         self._endpoint = sagemaker.CfnEndpoint(
             self,

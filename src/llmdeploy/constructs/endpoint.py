@@ -125,13 +125,7 @@ class LlmEndpoint(IEndpoint):
         error_rate_alarm_percent: float = 5,
     ) -> None:
         super().__init__(scope, id)
-        if volume_size_gb is not None and instance_type.has_local_nvme:
-            raise ValueError(
-                f"volume_size_gb: {instance_type} has local NVMe storage; SageMaker refuses "
-                "VolumeSizeInGB for it. Remove volume_size_gb."
-            )
-        if bool(vpc_subnets) != bool(security_groups):
-            raise ValueError("vpc_subnets and security_groups go together: give both or neither")
+        _common.check_endpoint_props(instance_type, volume_size_gb, vpc_subnets, security_groups)
         self.endpoint_name = (
             endpoint_name
             or Names.unique_resource_name(

@@ -151,28 +151,14 @@ class InferenceComponent(Construct):
                 )
             )
 
-        alarms: list[cw.Alarm] = []
         dims = {"InferenceComponentName": name}
-        if rollback.error_rate_percent is not None:
-            alarms.append(
-                _common.error_rate_alarm(
-                    self,
-                    "ErrorRateAlarm",
-                    alarm_name=f"{name}-5xx-rate",
-                    dimensions=dims,
-                    threshold_percent=rollback.error_rate_percent,
-                )
-            )
-        if rollback.p95_latency_ms is not None:
-            alarms.append(
-                _common.latency_alarm(
-                    self,
-                    "LatencyAlarm",
-                    alarm_name=f"{name}-p95-latency",
-                    dimensions=dims,
-                    p95_ms=rollback.p95_latency_ms,
-                )
-            )
+        alarms = _common.rollback_alarms(
+            self,
+            name,
+            dims,
+            error_rate_percent=rollback.error_rate_percent,
+            p95_latency_ms=rollback.p95_latency_ms,
+        )
         self.rollback_alarms = tuple(alarms)
         ic = sagemaker.CfnInferenceComponent
         self._component = ic(
