@@ -356,3 +356,19 @@ def test_local_and_s3_history_share_one_interface(tmp_path, aws):
         assert [r.template for r in store.list("dev")] == ["t1", "t2"]
         assert [r.outcome for r in store.list("prod", "s")] == ["failed"]
         assert store.list("dev", "other") == []
+
+
+def test_an_aws_error_mid_deploy_is_a_failure_on_record_not_a_crash(tmp_path):
+    from botocore.exceptions import EndpointConnectionError
+
+    class Flaky(FakeCfn):
+        def describe_stacks(self, StackName):
+            if self.executed:
+                raise EndpointConnectionError(endpoint_url="https://cloudformation")
+            return super().describe_stacks(StackName)
+
+    engine, history = _engine(Flaky(), tmp_path)
+    (result,) = engine.deploy([TARGET])
+    assert result.outcome == "failed" and "Could not connect" in result.reason
+    (record,) = history.list("dev")
+    assert record.outcome == "failed"

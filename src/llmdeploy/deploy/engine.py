@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from llmdeploy.deploy import actions
 from llmdeploy.deploy.actions import ChangeSet, Interrupted
-from llmdeploy.deploy.aws import Aws
+from llmdeploy.deploy.aws import Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
 from llmdeploy.deploy.history import HistoryStore, Record
 from llmdeploy.deploy.report import Reporter
@@ -67,7 +69,13 @@ class Engine:
 
     def diff(self, targets: Sequence[Target]) -> list[StackDiff]:
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self._diff_one, targets))
+            return list(pool.map(self._diff_guarded, targets))
+
+    def _diff_guarded(self, t: Target) -> StackDiff:
+        try:
+            return self._diff_one(t)
+        except (ClientError, BotoCoreError) as exc:
+            raise LlmdeployError(f"{t.stack}: {describe(exc)}") from exc
 
     def _last_success(self, stack: str) -> Record | None:
         done = [r for r in self.history.list(self.environment, stack) if r.outcome == "succeeded"]
@@ -196,6 +204,11 @@ class Engine:
                 self._record(t, kind, "interrupted", result.reason, record, None)
         except LlmdeployError as exc:
             result = StackResult(t.stack, "failed", str(exc))
+        except (ClientError, BotoCoreError) as exc:  # throttled past retries, network gone...
+            result = StackResult(t.stack, "failed", describe(exc))
+            if t.stack in self.executing:
+                self.executing.discard(t.stack)
+                self._record(t, kind, "failed", result.reason, record, None)
         self.reporter.done(t.stack, result.outcome, result.reason)
         return result
 
