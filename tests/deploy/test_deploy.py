@@ -171,3 +171,15 @@ def test_endpoints_deploy_before_their_models_with_high_concurrency(aws, portfol
     for endpoint, models in homes.items():
         for model in models:
             assert when[f"llmdeploy-dev-model-{model}"] > when[f"llmdeploy-dev-endpoint-{endpoint}"]
+
+
+def test_diff_of_a_new_environment_leaves_nothing_behind(aws, portfolio):
+    result = _run("diff", "--env", "dev", "-o", "json", "text-evaluation")
+    assert result.exit_code == 0, result.output
+    stacks = json.loads(result.stdout)["stacks"]
+    assert {s["status"] for s in stacks} == {"new"}
+    model = next(s for s in stacks if "model" in s["stack"])
+    assert {(r["action"], r["resource_type"]) for r in model["resources"]} >= {
+        ("Add", "AWS::SageMaker::InferenceComponent"), ("Add", "AWS::SageMaker::Model")}
+    cfn = boto3.client("cloudformation", region_name="us-west-2")
+    assert cfn.describe_stacks()["Stacks"] == []  # no change set, no REVIEW_IN_PROGRESS stack

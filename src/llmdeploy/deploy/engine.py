@@ -11,6 +11,7 @@ was under way as interrupted, and leaves CloudFormation to finish or roll back.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -107,16 +108,27 @@ class Engine:
                     (),
                     tuple(warnings),
                 )
-        cs = actions.create_change_set(
-            self.cfn,
-            t.stack,
-            t.template,
-            exists=status is not None,
-            poll=self.poll,
-            stop=self.stopping.is_set,
-        )
-        if not cs.empty:
-            actions.delete_change_set(self.cfn, t.stack, cs.id)
+        if status is None:
+            # A new stack adds every resource of its template. A CREATE change set would tell
+            # nothing more and leave an empty stack behind in REVIEW_IN_PROGRESS.
+            cs = actions.ChangeSet(
+                "",
+                tuple(
+                    actions.Change("Add", logical, res.get("Type", "?"), None)
+                    for logical, res in json.loads(t.template).get("Resources", {}).items()
+                ),
+            )
+        else:
+            cs = actions.create_change_set(
+                self.cfn,
+                t.stack,
+                t.template,
+                exists=True,
+                poll=self.poll,
+                stop=self.stopping.is_set,
+            )
+            if not cs.empty:
+                actions.delete_change_set(self.cfn, t.stack, cs.id)
         state = "new" if status is None else ("unchanged" if cs.empty else "changed")
         return StackDiff(
             t.stack,
