@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
@@ -126,7 +128,6 @@ def test_execution_role_is_least_privilege(stack):
     t.has_resource_properties(
         "AWS::IAM::Role",
         {
-            "RoleName": "pool-exec",
             "AssumeRolePolicyDocument": Match.object_like(
                 {
                     "Statement": [
@@ -279,21 +280,37 @@ def test_inference_component_specification(stack):
     assert any(d.startswith("PoolEndpoint") for d in res["DependsOn"])
 
 
-def test_model_reads_only_its_own_prefix_and_image(stack):
-    _component(stack, _endpoint(stack))
+def test_each_model_has_its_own_role_reading_only_its_prefix_and_image(stack):
+    endpoint = _endpoint(stack)
+    _component(stack, endpoint)
+    InferenceComponent(
+        stack,
+        "M2",
+        endpoint=endpoint,
+        image_uri=IMAGE,
+        accelerators=1,
+        memory_mib=1024,
+        copies=Counts(1, 1, 1),
+        inference_component_name="m2",
+        model_data=ModelData.from_s3("s3://models/m2/1/"),
+    )
     t = Template.from_stack(stack)
+    models = t.find_resources("AWS::SageMaker::Model")
+    roles = {json.dumps(m["Properties"]["ExecutionRoleArn"]) for m in models.values()}
+    assert len(models) == 2 and len(roles) == 2  # one role each: grants never collide
     policies = [
         r["Properties"]
         for r in t.find_resources("AWS::IAM::Policy").values()
-        if "ModelAccess" in r["Properties"]["PolicyName"]
+        if "M1ExecutionRole" in r["Properties"]["PolicyName"]
     ]
     (policy,) = policies
     text = str(policy)
-    assert "models/m1/3/*" in text and "s3:GetObject" in text
+    assert "models/m1/3/*" in text and "s3:GetObject" in text and "models/m2" not in text
     assert "repository/djl-inference" in text
+    assert "/aws/sagemaker/InferenceComponents/m1" in text
 
 
-def test_tarball_goes_to_artifact_url_and_hub_models_get_no_data(stack):
+def test_tarball_goes_to_model_data_url_and_hub_models_get_no_data(stack):
     endpoint = _endpoint(stack)
     _component(stack, endpoint, model_data=ModelData.from_s3("s3://models/m1.tar.gz"))
     InferenceComponent(
@@ -308,21 +325,19 @@ def test_tarball_goes_to_artifact_url_and_hub_models_get_no_data(stack):
         environment={"HF_MODEL_ID": "org/m"},
     )
     t = Template.from_stack(stack)
-    t.resource_count_is("AWS::SageMaker::Model", 0)
     t.has_resource_properties(
-        "AWS::SageMaker::InferenceComponent",
+        "AWS::SageMaker::Model",
         {
-            "InferenceComponentName": "m1",
-            "Specification": Match.object_like(
-                {
-                    "Container": {
-                        "Image": IMAGE,
-                        "ArtifactUrl": "s3://models/m1.tar.gz",
-                        "Environment": Match.any_value(),
-                    }
-                }
-            ),
+            "PrimaryContainer": {
+                "Image": IMAGE,
+                "ModelDataUrl": "s3://models/m1.tar.gz",
+                "Environment": Match.any_value(),
+            }
         },
+    )
+    t.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {"PrimaryContainer": {"Image": IMAGE, "Environment": {"HF_MODEL_ID": "org/m"}}},
     )
 
 
@@ -439,15 +454,14 @@ def test_scale_to_zero_wakes_on_the_first_refused_request(stack):
 
 
 def test_component_on_an_imported_endpoint(stack):
-    role = iam.Role.from_role_name(stack, "R", "their-endpoint-exec")
-    imported = LlmEndpoint.from_endpoint_name(stack, "Theirs", "their-endpoint", role=role)
+    imported = LlmEndpoint.from_endpoint_name(stack, "Theirs", "their-endpoint")
     _component(stack, imported)
     t = Template.from_stack(stack)
     t.has_resource_properties(
         "AWS::SageMaker::InferenceComponent", {"EndpointName": "their-endpoint"}
     )
-    t.has_resource_properties("AWS::IAM::Policy", {"Roles": ["their-endpoint-exec"]})
     t.resource_count_is("AWS::SageMaker::Endpoint", 0)
+    t.resource_count_is("AWS::SageMaker::Model", 1)
 
 
 def test_component_grant_invoke_and_metrics(stack):

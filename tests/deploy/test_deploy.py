@@ -128,9 +128,9 @@ def test_wrong_account_is_refused_before_anything_changes(aws, portfolio):
 
 
 def test_a_failing_stack_fails_alone_and_is_recorded(aws, portfolio):
-    # Someone already owns the role name the neuron endpoint's stack creates.
-    iam = boto3.client("iam", region_name="us-east-1")
-    iam.create_role(RoleName="llmdeploy-dev-neuron-inf2-exec", AssumeRolePolicyDocument="{}")
+    # Someone already created the log group the neuron endpoint's stack creates.
+    logs = boto3.client("logs", region_name="us-west-2")
+    logs.create_log_group(logGroupName="/aws/sagemaker/Endpoints/llmdeploy-dev-neuron-inf2")
     result = _run("deploy", "--env", "dev", "--no-verify", "-o", "json")
     assert result.exit_code == 1
     outcomes = {s["stack"]: s for s in json.loads(result.stdout)["stacks"]}
@@ -180,6 +180,8 @@ def test_diff_of_a_new_environment_leaves_nothing_behind(aws, portfolio):
     assert {s["status"] for s in stacks} == {"new"}
     model = next(s for s in stacks if "model" in s["stack"])
     assert {(r["action"], r["resource_type"]) for r in model["resources"]} >= {
-        ("Add", "AWS::SageMaker::InferenceComponent"), ("Add", "AWS::SageMaker::Model")}
+        ("Add", "AWS::SageMaker::InferenceComponent"),
+        ("Add", "AWS::SageMaker::Model"),
+    }
     cfn = boto3.client("cloudformation", region_name="us-west-2")
     assert cfn.describe_stacks()["Stacks"] == []  # no change set, no REVIEW_IN_PROGRESS stack

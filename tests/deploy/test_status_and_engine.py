@@ -291,6 +291,10 @@ def test_change_details():
     change = Change("Remove", "Old", "AWS::IAM::Policy", None)
     assert change.destructive
     assert not Change("Modify", "IC", "AWS::SageMaker::InferenceComponent", "False").destructive
+    # A new version's Model (create-only properties) is replaced on every routine update.
+    assert not Change("Modify", "Model", "AWS::SageMaker::Model", "True").destructive
+    assert not Change("Modify", "Config", "AWS::SageMaker::EndpointConfig", "True").destructive
+    assert Change("Modify", "Endpoint", "AWS::SageMaker::Endpoint", "True").destructive
 
 
 def test_nothing_to_roll_back_to(tmp_path):
@@ -311,7 +315,7 @@ def test_nothing_to_roll_back_to(tmp_path):
             version=2,
         )
     )
-    with pytest.raises(Exception, match="every successful deployment of m on record is version 2"):
+    with pytest.raises(Exception, match="no successful deployment of m on record before version 2"):
         engine.rollback_target("s", "m", None)
     with pytest.raises(Exception, match="already at version 2"):
         engine.rollback_target("s", "m", 2)
@@ -372,3 +376,36 @@ def test_an_aws_error_mid_deploy_is_a_failure_on_record_not_a_crash(tmp_path):
     assert result.outcome == "failed" and "Could not connect" in result.reason
     (record,) = history.list("dev")
     assert record.outcome == "failed"
+
+
+def _deployed(history, version: int, kind: str = "deploy") -> None:
+    history.append(
+        Record.new(
+            environment="dev",
+            stack="s",
+            kind=kind,
+            outcome="succeeded",
+            who="me",
+            template=f"t{version}",
+            spec={},
+            spec_text="",
+            model="m",
+            version=version,
+        )
+    )
+
+
+def test_rolling_back_twice_goes_further_back_never_forward(tmp_path):
+    engine, history = _engine(FakeCfn(), tmp_path)
+    for version in (2, 3, 4):
+        _deployed(history, version)
+    target, chosen = engine.rollback_target("s", "m", None)
+    assert chosen.version == 3 and target.template == "t3"
+    _deployed(history, 3, kind="rollback")
+    _, chosen = engine.rollback_target("s", "m", None)
+    assert chosen.version == 2
+    _deployed(history, 2, kind="rollback")
+    with pytest.raises(Exception, match="nothing to roll back to"):
+        engine.rollback_target("s", "m", None)
+    _, chosen = engine.rollback_target("s", "m", 4)  # forward only when asked
+    assert chosen.version == 4

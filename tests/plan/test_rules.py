@@ -23,6 +23,15 @@ NEURON = {
 # the text on the line it must point at, severity
 CASES = [
     (
+        "names-disjoint",
+        {},
+        {"metadata__name": "pool"},
+        "metadata.name",
+        "has an endpoint 'pool' too",
+        None,
+        "error",
+    ),
+    (
         "endpoint-names-unique",
         {"spec__endpoints": base_environment()["spec"]["endpoints"] * 2},
         {},

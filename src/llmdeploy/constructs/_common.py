@@ -3,7 +3,6 @@ blue/green deployment config, and SageMaker metrics."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
@@ -18,23 +17,23 @@ from constructs import Construct
 from llmdeploy.constructs.types import EndpointRollout, ModelData, RolloutStrategy
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
-ROLE_NAME_LIMIT = 64
+_ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+)
 
 
 def acknowledge(scope: Construct, rule: str, reason: str) -> None:
     """Record that a policy-validation finding (cdk-nag's AwsSolutions pack, for one) is
     intended here, and why. Granular ids name the exact wildcard: `AwsSolutions-IAM5[...]`."""
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
-
-
-def role_name_for(endpoint_name: str) -> str:
-    """The execution role's physical name: stable, so that model stacks can attach their
-    grants to it by name (no CloudFormation export, which would lock the endpoint stack)."""
-    name = f"{endpoint_name}-exec"
-    if len(name) <= ROLE_NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(endpoint_name.encode()).hexdigest()[:8]
-    return f"{endpoint_name[: ROLE_NAME_LIMIT - 14]}-{digest}-exec"
 
 
 def log_group_name(endpoint_name: str) -> str:
@@ -92,12 +91,12 @@ def execution_role(
     in_vpc: bool,
 ) -> iam.Role:
     """Least privilege for the endpoint: its logs and metrics, its key, pulling images, and
-    (in a VPC) its network interfaces. Model weights and image repositories are granted by
-    each model (`grant_model_access`), never AmazonSageMakerFullAccess."""
+    (in a VPC) its network interfaces; never AmazonSageMakerFullAccess. Each model's weights
+    and image repository are granted to that model's own role (`model_role`). The role's name
+    is CloudFormation's to choose: a fixed name would collide on re-creation."""
     role = iam.Role(
         scope,
         "ExecutionRole",
-        role_name=role_name_for(endpoint_name),
         assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
         description=f"llmdeploy: SageMaker endpoint {endpoint_name}",
     )
@@ -135,22 +134,8 @@ def execution_role(
     ):
         acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)
     if in_vpc:
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-                resources=["*"],  # ENI actions take no resource ARNs before the ENI exists
-            )
-        )
+        # ENI actions take no resource ARNs before the interface exists.
+        role.add_to_policy(iam.PolicyStatement(actions=list(_ENI_ACTIONS), resources=["*"]))
     return role
 
 
@@ -388,3 +373,56 @@ def rollback_alarms(
             )
         )
     return alarms
+
+
+def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Role:
+    """A model's own execution role: its logs and metrics, pulling images, and (in a VPC) its
+    network interfaces; `model_access_statements` adds its weights and repository."""
+    role = iam.Role(
+        scope,
+        "ExecutionRole",
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=f"llmdeploy: SageMaker model of inference component {component_name}",
+    )
+    group = (
+        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+        f"/aws/sagemaker/InferenceComponents/{component_name}"
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            resources=[group, f"{group}:*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={
+                "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}
+            },
+        )
+    )
+    role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    if in_vpc:
+        role.add_to_policy(iam.PolicyStatement(actions=list(_ENI_ACTIONS), resources=["*"]))
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no resource ARN "
+        "(the metric namespace is conditioned); ENI actions in a VPC act on interfaces "
+        "that do not exist yet",
+    )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
+        f"<AWS::AccountId>:log-group:/aws/sagemaker/InferenceComponents/"
+        f"{component_name}:*]",
+        "the log streams of this component's own log group, created by SageMaker",
+    )
+    return role

@@ -228,8 +228,3 @@ class LlmEndpoint(IEndpoint):
         return _ImportedEndpoint(
             scope, id, endpoint_name=endpoint_name, variant_name=variant_name, role=role
         )
-
-    @staticmethod
-    def execution_role_name(endpoint_name: str) -> str:
-        """The physical name of the execution role an `LlmEndpoint` of that name creates."""
-        return _common.role_name_for(endpoint_name)

@@ -33,12 +33,12 @@ _PREDEFINED = {
 class InferenceComponent(Construct):
     """A model served by copies on an `LlmEndpoint` (or an imported endpoint).
 
-    Created: the inference component (image, weights, environment, compute per copy, startup
-    timeouts, copy count, rolling update by copies that rolls back on ``rollback`` alarms);
-    for weights in an S3 prefix also a SageMaker Model that points at them uncompressed; a
-    policy that lets the endpoint's role read exactly this model's weights and pull exactly
-    its image repository; with ``autoscaling`` a scalable target on DesiredCopyCount and target
-    tracking, and when ``copies.min`` is 0 the wake-from-zero step policy and its
+    Created: a SageMaker Model (image, weights, environment; weights in an S3 prefix are
+    copied uncompressed) with its own execution role, which may read exactly this model's
+    weights, pull exactly its image repository and write its logs; the inference component
+    on it (compute per copy, startup timeouts, copy count, rolling update by copies that rolls
+    back on ``rollback`` alarms); with ``autoscaling`` a scalable target on DesiredCopyCount
+    and target tracking, and when ``copies.min`` is 0 the wake-from-zero step policy and its
     NoCapacityInvocationFailures alarm, which fires on the first refused request.
 
     :param endpoint: where the copies run.
@@ -56,8 +56,9 @@ class InferenceComponent(Construct):
     :param rollback: alarms that roll an update back. Default: none.
     :param startup_timeout_seconds: for the weights download and the container's first
         health check each (large models load slowly). Default: 1800 s.
-    :param network_isolation, vpc_subnets, security_groups: for the SageMaker Model that an
-        S3-prefix source creates. Default: isolated, no VPC.
+    :param network_isolation, vpc_subnets, security_groups: for the SageMaker Model.
+        Default: isolated, no VPC.
+    :param role: the Model's execution role. Default: a new one with the grants above.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class InferenceComponent(Construct):
         network_isolation: bool = True,
         vpc_subnets: Sequence[ec2.ISubnet] = (),
         security_groups: Sequence[ec2.ISecurityGroup] = (),
+        role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, id)
         environment = dict(environment or {})
@@ -101,55 +103,39 @@ class InferenceComponent(Construct):
             ).lower()
         )
         name = self.inference_component_name
-        role = endpoint.role
-        self.access_policy: iam.Policy | None = None
-        statements = _common.model_access_statements(image_uri, model_data)
-        if role is not None and statements:
-            self.access_policy = iam.Policy(
-                self, "ModelAccess", statements=statements, roles=[role]
-            )
-            _common.acknowledge_model_access(self.access_policy, model_data)
-
-        self._model: sagemaker.CfnModel | None = None
-        container = None
+        # Each model has its own execution role, which its SageMaker Model uses to pull the
+        # image and read the weights. Grants of models sharing an endpoint never collide, and
+        # the endpoint role's 10 KB of inline policy never caps how many models it hosts.
+        self.role = role or _common.model_role(self, name, in_vpc=bool(vpc_subnets))
+        for statement in _common.model_access_statements(image_uri, model_data):
+            self.role.add_to_principal_policy(statement)
+        _common.acknowledge_model_access(self.role, model_data)
+        data_source = None
         if model_data.s3_uri and not model_data.compressed:
-            # An inference component's ArtifactUrl takes one .tar.gz; weights in an S3 prefix
-            # reach /opt/ml/model uncompressed only through a Model's ModelDataSource.
-            if role is None:
-                raise ValueError(
-                    "weights in an S3 prefix need the endpoint's execution role: "
-                    "import the endpoint with role=..."
-                )
-            self._model = sagemaker.CfnModel(
-                self,
-                "Model",
-                execution_role_arn=role.role_arn,
-                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                    image=image_uri,
-                    environment=environment or None,
-                    model_data_source=sagemaker.CfnModel.ModelDataSourceProperty(
-                        s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
-                            s3_uri=model_data.s3_uri,
-                            s3_data_type="S3Prefix",
-                            compression_type="None",
-                        )
-                    ),
-                ),
-                enable_network_isolation=network_isolation,
-                vpc_config=_common.vpc_config(
-                    sagemaker.CfnModel.VpcConfigProperty, vpc_subnets, security_groups
-                ),
-            )
-            if self.access_policy is not None:
-                self._model.node.add_dependency(self.access_policy)
-        else:
-            container = (
-                sagemaker.CfnInferenceComponent.InferenceComponentContainerSpecificationProperty(
-                    image=image_uri,
-                    artifact_url=model_data.s3_uri,
-                    environment=environment or None,
+            # Weights in an S3 prefix reach /opt/ml/model uncompressed.
+            data_source = sagemaker.CfnModel.ModelDataSourceProperty(
+                s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                    s3_uri=model_data.s3_uri, s3_data_type="S3Prefix", compression_type="None"
                 )
             )
+        self._model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image_uri,
+                environment=environment or None,
+                model_data_source=data_source,
+                model_data_url=model_data.s3_uri if model_data.compressed else None,
+            ),
+            enable_network_isolation=network_isolation,
+            vpc_config=_common.vpc_config(
+                sagemaker.CfnModel.VpcConfigProperty, vpc_subnets, security_groups
+            ),
+        )
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        if policy is not None:  # the Model must wait for its grants, not only for the role
+            self._model.node.add_dependency(policy)
 
         dims = {"InferenceComponentName": name}
         alarms = _common.rollback_alarms(
@@ -168,8 +154,7 @@ class InferenceComponent(Construct):
             variant_name=endpoint.variant_name,
             inference_component_name=name,
             specification=ic.InferenceComponentSpecificationProperty(
-                model_name=self._model.attr_model_name if self._model else None,
-                container=container,
+                model_name=self._model.attr_model_name,
                 startup_parameters=ic.InferenceComponentStartupParametersProperty(
                     model_data_download_timeout_in_seconds=startup_timeout_seconds,
                     container_startup_health_check_timeout_in_seconds=startup_timeout_seconds,
@@ -204,8 +189,6 @@ class InferenceComponent(Construct):
                 else None,
             ),
         )
-        if self.access_policy is not None:
-            self._component.node.add_dependency(self.access_policy)
         if isinstance(endpoint, Construct) and hasattr(endpoint, "cfn_endpoint"):
             self._component.node.add_dependency(endpoint.cfn_endpoint)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from llmdeploy.deploy.aws import describe
+from llmdeploy.deploy.aws import AWS_ERRORS, describe
 from llmdeploy.errors import LlmdeployError
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]  # we name roles; nothing else is needed
@@ -29,6 +29,9 @@ ROLLED_BACK = {
     "UPDATE_FAILED",
     "IMPORT_ROLLBACK_COMPLETE",
 }
+
+
+ROUTINE_REPLACEMENTS = frozenset({"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig"})
 
 
 class StackBusy(LlmdeployError):
@@ -49,7 +52,16 @@ class Change:
 
     @property
     def destructive(self) -> bool:
-        return self.action == "Remove" or self.replacement in ("True", "Conditional")
+        if self.action == "Remove":
+            return True
+        # Every property of a SageMaker Model or EndpointConfig is create-only: any change
+        # replaces them under a new generated name, the inference component or endpoint moves
+        # to the new one and nothing is lost. That is a routine update, not a replacement to
+        # ask about.
+        return (
+            self.replacement in ("True", "Conditional")
+            and self.resource_type not in ROUTINE_REPLACEMENTS
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ def create_change_set(
             Capabilities=CAPABILITIES,
             Description="llmdeploy",
         )
-    except ClientError as exc:
+    except AWS_ERRORS as exc:
         raise LlmdeployError(f"{stack}: cannot create a change set: {describe(exc)}") from exc
     cs_id = created["Id"]
     while True:
@@ -161,7 +173,7 @@ def execute(
     seen = {e["EventId"] for e in _events(cfn, stack)}
     try:
         cfn.execute_change_set(ChangeSetName=change_set.id, StackName=stack)
-    except ClientError as exc:
+    except AWS_ERRORS as exc:
         raise LlmdeployError(f"{stack}: cannot execute the change set: {describe(exc)}") from exc
     reason = None
     while True:

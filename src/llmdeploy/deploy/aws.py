@@ -8,6 +8,7 @@ environment's account.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +16,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.spec.models import Environment
 
 _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+# What an AWS call can raise that is not our bug: AWS's (or an emulator's) answer, the
+# network, or a response botocore cannot parse (ResponseParserError is no BotoCoreError).
+AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,16 @@ def require_account(aws: Aws, env: Environment) -> Identity:
 
 
 def describe(exc: Exception) -> str:
-    """An AWS error as one line: code and message, never a traceback."""
+    """An AWS error as one line: code and message, never a traceback or an HTML page."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', str(exc))}"
-    return str(exc)
+        text = f"{err.get('Code', 'Error')}: {err.get('Message', str(exc))}"
+    else:
+        text = str(exc)
+    if "<html" in text.lower() or "<!doctype" in text.lower():
+        code = re.search(r"\b([45]\d\d)\b", text)
+        return (
+            f"the service answered with an HTML error page (HTTP {code.group(1) if code else '?'})"
+        )
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -17,11 +17,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from llmdeploy.deploy import actions
 from llmdeploy.deploy.actions import ChangeSet, Interrupted
-from llmdeploy.deploy.aws import Aws, describe
+from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
 from llmdeploy.deploy.history import HistoryStore, Record
 from llmdeploy.deploy.report import Reporter
@@ -75,7 +73,7 @@ class Engine:
     def _diff_guarded(self, t: Target) -> StackDiff:
         try:
             return self._diff_one(t)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise LlmdeployError(f"{t.stack}: {describe(exc)}") from exc
 
     def _last_success(self, stack: str) -> Record | None:
@@ -216,7 +214,7 @@ class Engine:
                 self._record(t, kind, "interrupted", result.reason, record, None)
         except LlmdeployError as exc:
             result = StackResult(t.stack, "failed", str(exc))
-        except (ClientError, BotoCoreError) as exc:  # throttled past retries, network gone...
+        except AWS_ERRORS as exc:  # throttled past retries, network gone...
             result = StackResult(t.stack, "failed", describe(exc))
             if t.stack in self.executing:
                 self.executing.discard(t.stack)
@@ -324,6 +322,14 @@ class Engine:
                 f"{model} in {self.environment} on record"
             )
         current = done[-1]
+        # Versions go back along the deployments, never forward: after a rollback to v3, the
+        # next rollback goes to what was deployed before v3 was first deployed, not to v4.
+        deploys = [r for r in done if r.kind == "deploy"]
+        introduced = next(
+            (i for i in range(len(deploys) - 1, -1, -1) if deploys[i].version == current.version),
+            len(deploys),
+        )
+        earlier = [r for r in deploys[:introduced] if r.version != current.version]
         if to_version is not None:
             picks = [r for r in done if r.version == to_version]
             if not picks:
@@ -332,19 +338,18 @@ class Engine:
                     f"no successful deployment of {model} version {to_version} on record "
                     f"(recorded versions: {', '.join(map(str, known)) or 'none'})"
                 )
-            if picks[-1] is current:
+            if to_version == current.version:
                 raise LlmdeployError(
                     f"{model} is already at version {to_version} (its latest successful deployment)"
                 )
             chosen = picks[-1]
+        elif earlier:
+            chosen = earlier[-1]
         else:
-            older = [r for r in done if r.version != current.version]
-            if not older:
-                raise LlmdeployError(
-                    f"nothing to roll back to: every successful deployment of {model} on "
-                    f"record is version {current.version}"
-                )
-            chosen = older[-1]
+            raise LlmdeployError(
+                f"nothing to roll back to: no successful deployment of {model} on record "
+                f"before version {current.version} (give --to VERSION to go elsewhere)"
+            )
         target = Target(
             stack,
             "model",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from llmdeploy.deploy import actions, status
 from llmdeploy.deploy import aws as aws_mod
@@ -106,7 +106,7 @@ def live(ctx: Context) -> EnvironmentState:
     against the template of its stack as deployed."""
     try:
         return _live(ctx)
-    except (ClientError, BotoCoreError) as exc:
+    except aws_mod.AWS_ERRORS as exc:
         raise LlmdeployError(
             f"cannot read the live state from SageMaker: {aws_mod.describe(exc)[:300]}"
         ) from exc

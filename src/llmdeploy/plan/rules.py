@@ -644,6 +644,24 @@ def _model_name_length(m: ResolvedModel, env: ResolvedEnvironment, _: list[str])
 
 
 @rule(
+    "names-disjoint",
+    "model",
+    "A model is not named like an endpoint of its environment (their SageMaker names would "
+    "collide).",
+)
+def _names_disjoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    if env.doc.spec.endpoint(m.name) is not None:
+        prefix = env.doc.spec.stack_prefix
+        yield m.source.diagnostic(
+            ("metadata", "name"),
+            f"environment '{env.name}' has an endpoint '{m.name}' too: the model's SageMaker "
+            f"names ({prefix}-{m.name}, its alarms, a dedicated endpoint) would collide with it",
+            value=m.name,
+            fix="rename the model or the endpoint",
+        )
+
+
+@rule(
     "overrides-name-environments", "model", "spec.environments only names environments that exist."
 )
 def _override_envs(m: ResolvedModel, env: ResolvedEnvironment, known: list[str]):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -183,14 +182,7 @@ def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names
     )
     _model_tags(stack, spec, m)
     endpoint_name = names.endpoint(m.endpoint.name)
-    endpoint = LlmEndpoint.from_endpoint_name(
-        stack,
-        "Endpoint",
-        endpoint_name,
-        role=iam.Role.from_role_name(
-            stack, "EndpointRole", LlmEndpoint.execution_role_name(endpoint_name)
-        ),
-    )
+    endpoint = LlmEndpoint.from_endpoint_name(stack, "Endpoint", endpoint_name)
     s = model.spec
     _, subnets, groups = _security(stack, spec)
     InferenceComponent(
