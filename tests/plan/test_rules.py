@@ -23,6 +23,21 @@ NEURON = {
 # the text on the line it must point at, severity
 CASES = [
     (
+        "endpoint-rollout-valid",
+        {
+            "spec__endpoints__0__rollout": {
+                "strategy": "linear",
+                "trafficPercent": 10,
+                "waitSeconds": 3600,
+            }
+        },
+        {},
+        "spec.endpoints[0].rollout.waitSeconds",
+        "10 step(s) of 3600 s",
+        "waitSeconds: 3600",
+        "error",
+    ),
+    (
         "names-disjoint",
         {},
         {"metadata__name": "pool"},
@@ -457,3 +472,13 @@ def test_an_fp8_model_is_not_told_to_quantize(specs):
     specs.standard(None, model)
     (d,) = specs.errors()
     assert d.rule == "weights-fit" and "quantized checkpoint" not in d.fix
+
+
+def test_a_linear_step_under_10_percent_is_refused(specs):
+    env = mutate(
+        base_environment(),
+        spec__endpoints__0__rollout={"strategy": "linear", "trafficPercent": 5, "waitSeconds": 60},
+    )
+    specs.standard(env)
+    (d,) = specs.errors()
+    assert d.rule == "endpoint-rollout-valid" and "10% to 50%" in d.message

@@ -3,6 +3,7 @@ CloudFormation change sets."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -29,19 +30,50 @@ ModelsArgument = Annotated[
 ]
 
 
-def _open(env: str, specs, output: OutputFormat, **kw):
+def _open(env: str, specs, output: OutputFormat, *, interactive: bool = False, **kw):
+    """Check specs, connect. ``interactive``: the command shows progress (a live display on
+    a terminal) and may ask before destructive changes."""
     from llmdeploy.deploy import service
     from llmdeploy.deploy.report import PlainReporter, reporter_for_terminal
     from llmdeploy.errors import SpecError
 
-    reporter = (
-        PlainReporter(sys.stderr) if output is OutputFormat.json else (reporter_for_terminal())
-    )
+    if not interactive or output is OutputFormat.json:
+        reporter = PlainReporter(sys.stderr)
+    else:
+        reporter = reporter_for_terminal()
+        if sys.stdin.isatty():
+
+            def confirm(question: str) -> bool:
+                with reporter.suspended():  # the question must not fight the live display
+                    return typer.confirm(question, default=False)
+
+            kw["confirm"] = confirm
     try:
         return service.open_environment(spec_paths(specs), env, reporter, **kw)
     except SpecError as exc:
+        reporter.close()
         report_spec_error(exc, output)
         raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def _interruptible(ctx):
+    """Ctrl-C stops waiting (the engine records what was under way); the display is always
+    put away, so the terminal is left as it was."""
+    from llmdeploy.deploy.actions import Interrupted
+
+    try:
+        yield
+    except Interrupted:
+        ctx.engine.reporter.close()
+        print(
+            "interrupted: stopped waiting; CloudFormation finishes (or rolls back) on its "
+            "own. The history records what was under way.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
+    finally:
+        ctx.engine.reporter.close()
 
 
 @boundary
@@ -130,21 +162,10 @@ def deploy(
 ) -> None:
     """Deploy the environment (or some models): endpoints first, unchanged stacks skipped."""
     from llmdeploy.deploy import service
-    from llmdeploy.deploy.actions import Interrupted
 
-    confirm = None
-    if sys.stdin.isatty() and output is OutputFormat.text:
-        confirm = lambda question: typer.confirm(question, default=False)  # noqa: E731
-    ctx = _open(env, specs, output, assume_yes=yes, concurrency=concurrency, confirm=confirm)
-    try:
+    ctx = _open(env, specs, output, assume_yes=yes, concurrency=concurrency, interactive=True)
+    with _interruptible(ctx):
         results = service.deploy(ctx, models or ())
-    except Interrupted:
-        print(
-            "interrupted: stopped waiting; CloudFormation finishes (or rolls back) on its "
-            "own. The history records what was under way.",
-            file=sys.stderr,
-        )
-        raise typer.Exit(130) from None
     problems = _verify(ctx) if verify and any(r.outcome == "deployed" for r in results) else []
     if output is OutputFormat.json:
         emit_json(
@@ -188,8 +209,9 @@ def rollback(
     """Redeploy a model's recorded template of its previous (or the given) version."""
     from llmdeploy.deploy import service
 
-    ctx = _open(env, specs, output, assume_yes=yes)
-    result, record = service.rollback(ctx, model, to)
+    ctx = _open(env, specs, output, assume_yes=yes, interactive=True)
+    with _interruptible(ctx):
+        result, record = service.rollback(ctx, model, to)
     if output is OutputFormat.json:
         emit_json(
             {

@@ -44,7 +44,9 @@ def encryption_and_logs(
     scope: Construct, endpoint_name: str, key: kms.IKey | None, retention: logs.RetentionDays
 ) -> tuple[kms.IKey, logs.LogGroup]:
     """The customer-managed key (created, rotated, unless given) and the endpoint's log group,
-    created by us so that it is encrypted and expires (SageMaker would create neither)."""
+    created by us so that it expires, encrypted by the key we create (SageMaker would do
+    neither). With a key of the user's, the group keeps CloudWatch's own encryption."""
+    imported = key is not None
     if key is None:
         key = kms.Key(
             scope,
@@ -75,7 +77,9 @@ def encryption_and_logs(
         scope,
         "Logs",
         log_group_name=log_group_name(endpoint_name),
-        encryption_key=key,
+        # Only a key we create grants CloudWatch Logs its use; an imported key's policy is
+        # not ours to extend, and a log group it cannot use fails to create.
+        encryption_key=None if imported else key,
         retention=retention,
         removal_policy=RemovalPolicy.RETAIN,
     )

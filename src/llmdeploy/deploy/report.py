@@ -3,6 +3,7 @@ plain timestamped lines elsewhere (CI logs)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -15,6 +16,8 @@ class Reporter(Protocol):
     def done(self, stack: str, outcome: str, reason: str | None = None) -> None: ...
 
     def close(self) -> None: ...
+
+    def suspended(self) -> contextlib.AbstractContextManager: ...
 
 
 class PlainReporter:
@@ -34,6 +37,9 @@ class PlainReporter:
 
     def close(self) -> None:
         pass
+
+    def suspended(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
 
 class RichReporter:
@@ -77,7 +83,15 @@ class RichReporter:
             )
 
     def close(self) -> None:
+        self.progress.stop()  # idempotent; shows the cursor again
+
+    @contextlib.contextmanager
+    def suspended(self):
         self.progress.stop()
+        try:
+            yield
+        finally:
+            self.progress.start()
 
 
 def reporter_for_terminal() -> Reporter:

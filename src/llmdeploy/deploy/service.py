@@ -91,6 +91,8 @@ def rollback(ctx: Context, model: str, to_version: int | None) -> tuple[StackRes
 
 
 def history(ctx: Context, model: str | None = None) -> list[Record]:
+    if model is not None and model not in {m.name for m in ctx.env.models}:
+        raise LlmdeployError(f"no model '{model}' in environment '{ctx.env.name}'")
     stack = ctx.names.model_stack(model) if model else None
     return ctx.history.list(ctx.env.name, stack)
 

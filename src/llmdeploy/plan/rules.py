@@ -171,6 +171,37 @@ def _endpoint_name_length(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
             )
 
 
+@rule(
+    "endpoint-rollout-valid",
+    "environment",
+    "A linear rollout steps 10-50% at a time, and all its waits fit SageMaker's 8 hours.",
+)
+def _endpoint_rollout(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        r = ep.rollout
+        path = ("spec", "endpoints", i, "rollout")
+        if r.strategy == "linear" and r.traffic_percent < 10:
+            yield doc.source.diagnostic(
+                (*path, "trafficPercent"),
+                "SageMaker's linear steps are 10% to 50% of the capacity",
+                value=r.traffic_percent,
+                fix="set trafficPercent between 10 and 50",
+            )
+            continue
+        steps = -(-100 // r.traffic_percent) if r.strategy == "linear" else 1
+        # Every step waits; SageMaker's whole blue/green update must end within 8 hours, and
+        # llmdeploy keeps 30 minutes of that for bringing the new instances up.
+        if r.strategy != "all-at-once" and r.wait_seconds * (steps + 1) + 1800 > 28_800:
+            yield doc.source.diagnostic(
+                (*path, "waitSeconds"),
+                f"{steps} step(s) of {r.wait_seconds} s (plus the final bake) do not fit "
+                "SageMaker's 8-hour limit for an endpoint update",
+                value=r.wait_seconds,
+                fix=f"wait at most {(28_800 - 1800) // (steps + 1)} s per step, or take "
+                "larger steps",
+            )
+
+
 @rule("pricing-known-types", "environment", "spec.pricing names known instance types.")
 def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     for name in doc.spec.spec.pricing:

@@ -53,6 +53,7 @@ _METRIC = {
 # Startup: downloading tens of GB and loading them onto devices takes minutes; SageMaker's
 # ceiling for both timeouts is an hour. Larger models get more time.
 _STARTUP_SECONDS_PER_BILLION = 20
+LMI_LOADING_TIMEOUT = 1800  # option.model_loading_timeout's default (djl-serving docs)
 
 
 @dataclass(frozen=True)
@@ -277,10 +278,11 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
 
 
 def startup_timeout(m: ResolvedModel) -> int:
-    """Seconds for the weights download and for the first health check, each: 10 minutes
-    plus 20 s per billion parameters, within SageMaker's 60-3600."""
+    """Seconds for the weights download and for the first health check, each: at least
+    LMI's own model-loading timeout (1800 s by default; SageMaker's must not be shorter), plus
+    20 s per billion parameters above 30B, within SageMaker's ceiling of 3600."""
     size = m.spec.spec.size_billions or 30
-    return int(min(3600, max(600, 600 + size * _STARTUP_SECONDS_PER_BILLION)))
+    return int(min(3600, LMI_LOADING_TIMEOUT + max(0, size - 30) * _STARTUP_SECONDS_PER_BILLION))
 
 
 def _acknowledge_environment(scope: Construct, spec: Environment) -> None:
