@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.constructs.types import EndpointRollout, ModelData, RolloutStrategy
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -430,3 +431,47 @@ def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Ro
         "the log streams of this component's own log group, created by SageMaker",
     )
     return role
+
+
+def sagemaker_model(
+    scope: Construct,
+    role: iam.IRole,
+    image_uri: str,
+    model_data: ModelData,
+    environment: Mapping[str, str],
+    *,
+    network_isolation: bool,
+    subnets: Sequence[ec2.ISubnet],
+    security_groups: Sequence[ec2.ISecurityGroup],
+) -> sagemaker.CfnModel:
+    """The SageMaker Model of a container and its weights: an S3 prefix copied uncompressed
+    to /opt/ml/model, a .tar.gz unpacked there, or nothing (the container fetches them). It
+    waits for its role's grants, not only for the role."""
+    if len(environment) > MAX_ENV_VARS:
+        raise ValueError(
+            f"environment has {len(environment)} variables; SageMaker allows {MAX_ENV_VARS}"
+        )
+    data_source = None
+    if model_data.s3_uri and not model_data.compressed:
+        data_source = sagemaker.CfnModel.ModelDataSourceProperty(
+            s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                s3_uri=model_data.s3_uri, s3_data_type="S3Prefix", compression_type="None"
+            )
+        )
+    model = sagemaker.CfnModel(
+        scope,
+        "Model",
+        execution_role_arn=role.role_arn,
+        primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+            image=image_uri,
+            environment=dict(environment) or None,
+            model_data_source=data_source,
+            model_data_url=model_data.s3_uri if model_data.compressed else None,
+        ),
+        enable_network_isolation=network_isolation,
+        vpc_config=vpc_config(sagemaker.CfnModel.VpcConfigProperty, subnets, security_groups),
+    )
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is not None:
+        model.node.add_dependency(policy)
+    return model

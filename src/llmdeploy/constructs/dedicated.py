@@ -7,13 +7,11 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import Duration, Names
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.constructs import _common
 from llmdeploy.constructs.endpoint import DEFAULT_VARIANT, IEndpoint
 from llmdeploy.constructs.types import (
@@ -81,10 +79,6 @@ class DedicatedEndpoint(IEndpoint):
                 "with inference components scale to zero"
             )
         environment = dict(environment or {})
-        if len(environment) > MAX_ENV_VARS:
-            raise ValueError(
-                f"environment has {len(environment)} variables; at most {MAX_ENV_VARS}"
-            )
         self.endpoint_name = (
             endpoint_name
             or Names.unique_resource_name(
@@ -103,39 +97,20 @@ class DedicatedEndpoint(IEndpoint):
             log_group=self.log_group,
             in_vpc=bool(vpc_subnets),
         )
-        statements = _common.model_access_statements(image_uri, model_data)
-        policy = (
-            iam.Policy(self, "ModelAccess", statements=statements, roles=[self.role])
-            if statements
-            else None
-        )
-        if policy is not None:
-            _common.acknowledge_model_access(policy, model_data)
-        data_source = None
-        if model_data.s3_uri and not model_data.compressed:
-            data_source = sagemaker.CfnModel.ModelDataSourceProperty(
-                s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
-                    s3_uri=model_data.s3_uri, s3_data_type="S3Prefix", compression_type="None"
-                )
-            )
-        self._model = sagemaker.CfnModel(
+        # This endpoint's role is this model's alone: its grants go straight onto it.
+        for statement in _common.model_access_statements(image_uri, model_data):
+            self.role.add_to_principal_policy(statement)
+        _common.acknowledge_model_access(self.role, model_data)
+        self._model = _common.sagemaker_model(
             self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image_uri,
-                environment=environment or None,
-                model_data_source=data_source,
-                model_data_url=model_data.s3_uri if model_data.compressed else None,
-            ),
-            enable_network_isolation=network_isolation,
-            vpc_config=_common.vpc_config(
-                sagemaker.CfnModel.VpcConfigProperty, vpc_subnets, security_groups
-            ),
+            self.role,
+            image_uri,
+            model_data,
+            environment,
+            network_isolation=network_isolation,
+            subnets=vpc_subnets,
+            security_groups=security_groups,
         )
-        if policy is not None:
-            self._model.node.add_dependency(policy)
-        self._model.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         self._config = sagemaker.CfnEndpointConfig(
             self,
             "Config",

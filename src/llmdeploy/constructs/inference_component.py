@@ -14,7 +14,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.constructs import _common
 from llmdeploy.constructs.endpoint import IEndpoint
 from llmdeploy.constructs.types import Autoscaling, Counts, ModelData, RollbackAlarms
@@ -87,11 +86,6 @@ class InferenceComponent(Construct):
     ) -> None:
         super().__init__(scope, id)
         environment = dict(environment or {})
-        if len(environment) > MAX_ENV_VARS:
-            raise ValueError(
-                f"environment has {len(environment)} variables; SageMaker allows "
-                f"{MAX_ENV_VARS} per inference component"
-            )
         if not 60 <= startup_timeout_seconds <= 3600:
             raise ValueError("startup_timeout_seconds must be between 60 and 3600")
         self.endpoint = endpoint
@@ -110,32 +104,16 @@ class InferenceComponent(Construct):
         for statement in _common.model_access_statements(image_uri, model_data):
             self.role.add_to_principal_policy(statement)
         _common.acknowledge_model_access(self.role, model_data)
-        data_source = None
-        if model_data.s3_uri and not model_data.compressed:
-            # Weights in an S3 prefix reach /opt/ml/model uncompressed.
-            data_source = sagemaker.CfnModel.ModelDataSourceProperty(
-                s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
-                    s3_uri=model_data.s3_uri, s3_data_type="S3Prefix", compression_type="None"
-                )
-            )
-        self._model = sagemaker.CfnModel(
+        self._model = _common.sagemaker_model(
             self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image_uri,
-                environment=environment or None,
-                model_data_source=data_source,
-                model_data_url=model_data.s3_uri if model_data.compressed else None,
-            ),
-            enable_network_isolation=network_isolation,
-            vpc_config=_common.vpc_config(
-                sagemaker.CfnModel.VpcConfigProperty, vpc_subnets, security_groups
-            ),
+            self.role,
+            image_uri,
+            model_data,
+            environment,
+            network_isolation=network_isolation,
+            subnets=vpc_subnets,
+            security_groups=security_groups,
         )
-        policy = self.role.node.try_find_child("DefaultPolicy")
-        if policy is not None:  # the Model must wait for its grants, not only for the role
-            self._model.node.add_dependency(policy)
 
         dims = {"InferenceComponentName": name}
         alarms = _common.rollback_alarms(
