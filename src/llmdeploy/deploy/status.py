@@ -9,7 +9,6 @@ copy counts are compared with the template on record.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +139,3 @@ def verify(live: dict[str, Any], template: dict[str, Any]) -> list[str]:
             if want_copies is not None and desired != want_copies:
                 problems.append(f"{desired} copies, deployed {want_copies}")
     return problems
-
-
-def parse_template(text: str | None) -> dict[str, Any] | None:
-    return json.loads(text) if text else None

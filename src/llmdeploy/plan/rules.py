@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmdeploy.catalog import engines, images, instances, prices
+from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
 from llmdeploy.plan import capacity
@@ -763,10 +763,6 @@ def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
                     "or move a model to another endpoint",
                 )
                 break  # the initial copies cannot fit either: one finding is enough
-
-
-def pricing_unknown(env: EnvironmentDoc, instance_type: str) -> bool:
-    return prices.hourly(instance_type, env.spec.spec.pricing) is None
 
 
 def summaries() -> list[dict[str, Any]]:
