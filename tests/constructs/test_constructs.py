@@ -558,3 +558,22 @@ def test_dedicated_endpoint_cannot_scale_to_zero(stack):
             image_uri=IMAGE,
             instances=Counts(0, 1, 1),
         )
+
+
+def test_a_users_own_key_encrypts_the_config_but_not_the_log_group(stack):
+    from aws_cdk import aws_kms as kms
+
+    key = kms.Key.from_key_arn(
+        stack,
+        "Theirs",
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    _endpoint(stack, instance_type=InstanceType.INF2_48XLARGE, encryption_key=key)
+    t = Template.from_stack(stack)
+    t.resource_count_is("AWS::KMS::Key", 0)
+    (group,) = t.find_resources("AWS::Logs::LogGroup").values()
+    assert "KmsKeyId" not in group["Properties"]  # its policy may not let CloudWatch Logs in
+    t.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {"KmsKeyId": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+    )

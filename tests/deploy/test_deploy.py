@@ -185,3 +185,8 @@ def test_diff_of_a_new_environment_leaves_nothing_behind(aws, portfolio):
     }
     cfn = boto3.client("cloudformation", region_name="us-west-2")
     assert cfn.describe_stacks()["Stacks"] == []  # no change set, no REVIEW_IN_PROGRESS stack
+
+
+def test_history_of_an_unknown_model(aws, portfolio):
+    result = _run("history", "nope", "--env", "dev")
+    assert result.exit_code == 1 and "no model 'nope' in environment 'dev'" in result.stderr

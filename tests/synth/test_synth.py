@@ -142,6 +142,9 @@ def test_done_when_shapes(assemblies):
     assert "KmsKeyId" in config and config["ProductionVariants"][0]["VolumeSizeInGB"] == 256
     (neuron,) = _resources(t["llm-prod-model-summarizer-inf2"], "AWS::SageMaker::Model")
     assert "neuronx" in neuron["PrimaryContainer"]["Image"]
+    # Startup timeouts never undercut LMI's own 1800 s model-loading timeout.
+    startup = ic["Specification"]["StartupParameters"]
+    assert min(startup.values()) >= 1800 and max(startup.values()) <= 3600
     # Scale to zero: min 0, the step policy and the alarm that wakes it.
     flow = t["llm-prod-model-flow-generation"]
     (target,) = _resources(flow, "AWS::ApplicationAutoScaling::ScalableTarget")
