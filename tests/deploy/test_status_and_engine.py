@@ -409,3 +409,101 @@ def test_rolling_back_twice_goes_further_back_never_forward(tmp_path):
         engine.rollback_target("s", "m", None)
     _, chosen = engine.rollback_target("s", "m", 4)  # forward only when asked
     assert chosen.version == 4
+
+
+def test_a_settled_status_right_after_execute_is_not_taken_for_success(tmp_path):
+    """Real CloudFormation may still show the previous UPDATE_COMPLETE just after
+    ExecuteChangeSet: only the change set's own ExecutionStatus says when it ended."""
+
+    class Racing(FakeCfn):
+        polls = 0
+
+        def describe_change_set(self, **kw):
+            desc = super().describe_change_set(**kw)
+            if self.executed:
+                self.polls += 1
+                desc["ExecutionStatus"] = (
+                    "EXECUTE_IN_PROGRESS" if self.polls < 4 else ("EXECUTE_FAILED")
+                )
+                if self.polls >= 4:
+                    self.status = "UPDATE_ROLLBACK_COMPLETE"
+            return desc
+
+    cfn = Racing(stays="UPDATE_COMPLETE")  # the old, settled status, until it rolls back
+    engine, history = _engine(cfn, tmp_path)
+    (result,) = engine.deploy([TARGET])
+    assert result.outcome == "failed" and cfn.polls >= 4
+    assert history.list("dev")[-1].outcome == "failed"
+
+
+def test_a_refused_new_stack_leaves_no_empty_stack_behind(tmp_path):
+    from botocore.exceptions import ClientError
+
+    class New(FakeCfn):
+        created = deleted_stacks = 0
+
+        def describe_stacks(self, StackName):
+            if not self.created:
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "ValidationError",
+                            "Message": f"Stack {StackName} does not exist",
+                        }
+                    },
+                    "DescribeStacks",
+                )
+            return {"Stacks": [{"StackName": StackName, "StackStatus": "REVIEW_IN_PROGRESS"}]}
+
+        def create_change_set(self, **kw):
+            self.created = 1
+            return super().create_change_set(**kw)
+
+        def delete_stack(self, StackName):
+            self.deleted_stacks += 1
+
+    cfn = New(
+        changes=[
+            {
+                "ResourceChange": {
+                    "Action": "Remove",
+                    "LogicalResourceId": "X",
+                    "ResourceType": "AWS::SNS::Topic",
+                }
+            }
+        ]
+    )
+    engine, _ = _engine(cfn, tmp_path)
+    assert engine.deploy([TARGET])[0].outcome == "refused"
+    assert cfn.deleted_stacks == 1
+
+
+def test_a_stack_found_deployed_as_specified_is_recorded(tmp_path):
+    """After Ctrl-C, CloudFormation finished on its own: the next deploy finds the template in
+    place and records it, so diff and rollback start from what runs."""
+
+    class Deployed(FakeCfn):
+        def get_template(self, StackName, TemplateStage):
+            return {"TemplateBody": json.loads(TARGET.template)}
+
+    engine, history = _engine(Deployed(), tmp_path)
+    history.append(
+        Record.new(
+            environment="dev",
+            stack="s",
+            kind="deploy",
+            outcome="interrupted",
+            who="me",
+            template=TARGET.template,
+            spec={},
+            spec_text="",
+            model="m",
+            version=2,
+        )
+    )
+    assert engine.deploy([TARGET])[0].outcome == "unchanged"
+    last = history.list("dev")[-1]
+    assert (last.outcome, last.version) == ("succeeded", 2)
+    assert "found deployed" in last.reason
+    engine.deploy([TARGET])  # already on record: nothing more is written
+    assert len(history.list("dev")) == 2

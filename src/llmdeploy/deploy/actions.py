@@ -187,14 +187,38 @@ def execute(
                 if event.get("ResourceStatus", "").endswith("FAILED") and reason is None:
                     reason = f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
             on_event(text)
-        status = stack_status(cfn, stack)
-        if status in DONE:
-            return True, None
-        if status in ROLLED_BACK or status is None:
-            return False, reason or f"stack ended in {status}"
+        # Right after ExecuteChangeSet the stack may still show its previous, settled status
+        # (or REVIEW_IN_PROGRESS for a new one): decide only once the change set itself says
+        # its execution has ended.
+        if not _executing(cfn, stack, change_set.id):
+            status = stack_status(cfn, stack)
+            if status in DONE:
+                return True, None
+            if status in ROLLED_BACK or status is None:
+                return False, reason or f"stack ended in {status}"
         if stop():
             raise Interrupted
         time.sleep(poll)
+
+
+_PENDING = {"UNAVAILABLE", "AVAILABLE", "EXECUTE_IN_PROGRESS"}
+
+
+def _executing(cfn: Any, stack: str, cs_id: str) -> bool:
+    try:
+        desc = cfn.describe_change_set(ChangeSetName=cs_id, StackName=stack)
+    except ClientError:
+        return False  # gone: the stack's status is all there is to go by
+    return desc.get("ExecutionStatus") in _PENDING
+
+
+def discard_new_stack(cfn: Any, stack: str) -> None:
+    """Delete the empty REVIEW_IN_PROGRESS stack that a CREATE change set leaves behind when
+    it is not executed (refused, or failed to create)."""
+    with contextlib.suppress(*AWS_ERRORS):
+        (info,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+        if info["StackStatus"] == "REVIEW_IN_PROGRESS":
+            cfn.delete_stack(StackName=stack)
 
 
 def _events(cfn: Any, stack: str) -> list[dict[str, Any]]:

@@ -227,20 +227,28 @@ class Engine:
         if status is not None:
             self._refuse_busy(t.stack, status)
             if actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
+                self._reconcile(t, kind, record)
                 return StackResult(t.stack, "unchanged")
-        cs = actions.create_change_set(
-            self.cfn,
-            t.stack,
-            t.template,
-            exists=status is not None,
-            poll=self.poll,
-            stop=self.stopping.is_set,
-        )
+        try:
+            cs = actions.create_change_set(
+                self.cfn,
+                t.stack,
+                t.template,
+                exists=status is not None,
+                poll=self.poll,
+                stop=self.stopping.is_set,
+            )
+        except LlmdeployError:
+            if status is None:
+                actions.discard_new_stack(self.cfn, t.stack)
+            raise
         if cs.empty:
             return StackResult(t.stack, "unchanged", change_sets=1)
         refusal = self._approve(t, cs)
         if refusal:
             actions.delete_change_set(self.cfn, t.stack, cs.id)
+            if status is None:
+                actions.discard_new_stack(self.cfn, t.stack)
             return StackResult(t.stack, "refused", refusal, change_sets=1)
         self.executing.add(t.stack)
         try:
@@ -262,6 +270,17 @@ class Engine:
             return StackResult(t.stack, "failed", reason, change_sets=1)
         return StackResult(
             t.stack, "rolled back" if kind == "rollback" else "deployed", change_sets=1
+        )
+
+    def _reconcile(self, t: Target, kind: str, record: Record | None) -> None:
+        """The stack already runs this template but the history does not say so (the last
+        run was interrupted and CloudFormation finished on its own, or the stack was deployed
+        without llmdeploy): record it, so that diff and rollback start from the truth."""
+        last = self._last_success(t.stack)
+        if last is not None and json.loads(last.template) == json.loads(t.template):
+            return
+        self._record(
+            t, kind, "succeeded", "found deployed as specified; recorded now", record, None
         )
 
     def _approve(self, t: Target, cs: ChangeSet) -> str | None:
