@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from llmdeploy.catalog import engines, instances, prices
+from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
 from llmdeploy.plan.capacity import Demand, pack
-from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
-from llmdeploy.plan.rules import USABLE_MEMORY_FRACTION
+from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
 Point = Literal["min", "initial", "max"]
 POINTS: tuple[Point, ...] = ("min", "initial", "max")
@@ -131,11 +130,10 @@ def _needs(m: ResolvedModel, endpoint: str) -> ModelNeeds:
     counts = {p: getattr(copies, p) for p in POINTS} if copies else {p: 0 for p in POINTS}
     weights = per_device = kv = None
     devices = m.devices_per_replica
-    if spec.size_billions is not None and devices and m.instance is not None:
-        bpp = engines.weight_bytes_per_parameter(spec.lmi.quantization, spec.lmi.dtype)
-        weights = spec.size_billions * 1e9 * bpp / 2**30
+    if m.weights_mib is not None and devices and m.instance is not None:
+        weights = m.weights_mib / 1024
         per_device = weights / devices
-        kv = m.instance.memory_mib_per_device / 1024 * USABLE_MEMORY_FRACTION - per_device
+        kv = usable_mib_per_device(m.instance) / 1024 - per_device
     return ModelNeeds(
         m.name, endpoint, None if m.dedicated else m.demand, counts, weights, per_device, kv
     )
@@ -212,12 +210,8 @@ def fits_copy(m: ResolvedModel, inst: InstanceType) -> bool:
         return False
     if devices > inst.devices:
         return False
-    if spec.size_billions is not None:
-        bpp = engines.weight_bytes_per_parameter(spec.lmi.quantization, spec.lmi.dtype)
-        weights_mib = spec.size_billions * 1e9 * bpp / 2**20
-        if weights_mib > devices * inst.memory_mib_per_device * USABLE_MEMORY_FRACTION:
-            return False
-    return True
+    weights_mib = m.weights_mib
+    return weights_mib is None or weights_mib <= devices * usable_mib_per_device(inst)
 
 
 def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
@@ -232,12 +226,9 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
         return None
     devices = demand.devices
-    if spec.size_billions is not None:
-        bpp = engines.weight_bytes_per_parameter(spec.lmi.quantization, spec.lmi.dtype)
-        weights_mib = spec.size_billions * 1e9 * bpp / 2**20
-        usable = inst.memory_mib_per_device * USABLE_MEMORY_FRACTION
+    if m.weights_mib is not None:
         devices = 1
-        while devices * usable < weights_mib:
+        while devices * usable_mib_per_device(inst) < m.weights_mib:
             devices *= 2
     copy = Demand(devices, demand.memory_mib, demand.cpu_cores)
     return copy if copy.fits(inst) else None

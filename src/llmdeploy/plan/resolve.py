@@ -16,6 +16,14 @@ from llmdeploy.spec.loader import EnvironmentDoc
 from llmdeploy.spec.models import Endpoint, Model
 from llmdeploy.spec.source import SourceMap
 
+# vLLM keeps 10% of each device's memory for itself (gpu_memory_utilization defaults to 0.9):
+# weights must fit in the rest, and what remains of it is the KV cache.
+USABLE_MEMORY_FRACTION = 0.9
+
+
+def usable_mib_per_device(instance: InstanceType) -> float:
+    return instance.memory_mib_per_device * USABLE_MEMORY_FRACTION
+
 
 @dataclass(frozen=True)
 class ResolvedModel:
@@ -46,6 +54,17 @@ class ResolvedModel:
         """Devices one model replica is sharded over: the tensor parallel degree (LMI starts
         devices ÷ TP workers when a dedicated instance has more devices than that)."""
         return self.spec.spec.lmi.tensor_parallel_degree or self.devices_per_copy
+
+    @property
+    def bytes_per_parameter(self) -> float:
+        lmi = self.spec.spec.lmi
+        return engines.weight_bytes_per_parameter(lmi.quantization, lmi.dtype)
+
+    @property
+    def weights_mib(self) -> float | None:
+        """The weights once loaded (sizeBillions × bytes per parameter), where size is known."""
+        size = self.spec.spec.size_billions
+        return None if size is None else size * 1e9 * self.bytes_per_parameter / 2**20
 
     @property
     def demand(self) -> Demand | None:

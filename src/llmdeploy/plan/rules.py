@@ -17,13 +17,15 @@ from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
 from llmdeploy.plan import capacity
-from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
+from llmdeploy.plan.resolve import (
+    USABLE_MEMORY_FRACTION,
+    ResolvedEnvironment,
+    ResolvedModel,
+    usable_mib_per_device,
+)
 from llmdeploy.spec.diagnose import suggest
 from llmdeploy.spec.loader import EnvironmentDoc
 
-# vLLM keeps 10% of each device's memory for itself (gpu_memory_utilization defaults to 0.9):
-# weights must fit in the rest, or nothing is left for the KV cache.
-USABLE_MEMORY_FRACTION = 0.9
 NAME_LIMIT = 63  # SageMaker endpoint and inference component names
 
 
@@ -542,16 +544,15 @@ def _image(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "The weights (sizeBillions × bytes per parameter) fit in one copy's accelerator memory.",
 )
 def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    size = m.spec.spec.size_billions
+    size, weights_mib = m.spec.spec.size_billions, m.weights_mib
     devices = m.devices_per_replica
-    if size is None or m.instance is None or devices is None:
+    if weights_mib is None or m.instance is None or devices is None:
         return
     lmi = m.spec.spec.lmi
-    bpp = engines.weight_bytes_per_parameter(lmi.quantization, lmi.dtype)
-    weights_mib = size * 1e9 * bpp / 2**20
-    usable_mib = devices * m.instance.memory_mib_per_device * USABLE_MEMORY_FRACTION
+    bpp = m.bytes_per_parameter
+    per_device = usable_mib_per_device(m.instance)
+    usable_mib = devices * per_device
     if weights_mib > usable_mib:
-        per_device = m.instance.memory_mib_per_device * USABLE_MEMORY_FRACTION
         need = int(-(-weights_mib // per_device))
         yield m.source.diagnostic(
             ("spec", "sizeBillions"),
