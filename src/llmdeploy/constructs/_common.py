@@ -382,7 +382,7 @@ def rollback_alarms(
 
 def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Role:
     """A model's own execution role: its logs and metrics, pulling images, and (in a VPC) its
-    network interfaces; `model_access_statements` adds its weights and repository."""
+    network interfaces; `sagemaker_model` adds its weights and repository."""
     role = iam.Role(
         scope,
         "ExecutionRole",
@@ -445,12 +445,16 @@ def sagemaker_model(
     security_groups: Sequence[ec2.ISecurityGroup],
 ) -> sagemaker.CfnModel:
     """The SageMaker Model of a container and its weights: an S3 prefix copied uncompressed
-    to /opt/ml/model, a .tar.gz unpacked there, or nothing (the container fetches them). It
-    waits for its role's grants, not only for the role."""
+    to /opt/ml/model, a .tar.gz unpacked there, or nothing (the container fetches them).
+    ``role`` (the model's own) is granted exactly this image repository and these weights,
+    and the Model waits for those grants, not only for the role."""
     if len(environment) > MAX_ENV_VARS:
         raise ValueError(
             f"environment has {len(environment)} variables; SageMaker allows {MAX_ENV_VARS}"
         )
+    for statement in model_access_statements(image_uri, model_data):
+        role.add_to_principal_policy(statement)
+    acknowledge_model_access(role, model_data)
     data_source = None
     if model_data.s3_uri and not model_data.compressed:
         data_source = sagemaker.CfnModel.ModelDataSourceProperty(

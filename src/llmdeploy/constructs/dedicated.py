@@ -97,10 +97,6 @@ class DedicatedEndpoint(IEndpoint):
             log_group=self.log_group,
             in_vpc=bool(vpc_subnets),
         )
-        # This endpoint's role is this model's alone: its grants go straight onto it.
-        for statement in _common.model_access_statements(image_uri, model_data):
-            self.role.add_to_principal_policy(statement)
-        _common.acknowledge_model_access(self.role, model_data)
         self._model = _common.sagemaker_model(
             self,
             self.role,

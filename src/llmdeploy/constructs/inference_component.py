@@ -101,9 +101,6 @@ class InferenceComponent(Construct):
         # image and read the weights. Grants of models sharing an endpoint never collide, and
         # the endpoint role's 10 KB of inline policy never caps how many models it hosts.
         self.role = role or _common.model_role(self, name, in_vpc=bool(vpc_subnets))
-        for statement in _common.model_access_statements(image_uri, model_data):
-            self.role.add_to_principal_policy(statement)
-        _common.acknowledge_model_access(self.role, model_data)
         self._model = _common.sagemaker_model(
             self,
             self.role,
