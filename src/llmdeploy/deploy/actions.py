@@ -31,11 +31,17 @@ ROLLED_BACK = {
 }
 
 
+ENVIRONMENT_TAG = "llmdeploy:environment"  # on every stack llmdeploy deploys: its owner
+
 ROUTINE_REPLACEMENTS = frozenset({"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig"})
 
 
 class StackBusy(LlmdeployError):
     """Someone else's operation is running on the stack."""
+
+
+class StackForeign(LlmdeployError):
+    """The stack belongs to another environment."""
 
 
 class Interrupted(Exception):
@@ -71,16 +77,56 @@ class ChangeSet:
     empty: bool = False
 
 
-def stack_status(cfn: Any, stack: str) -> str | None:
-    """The stack's status, or None if it does not exist (or was deleted)."""
+@dataclass(frozen=True)
+class StackInfo:
+    name: str
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    id: str = ""
+
+    @property
+    def environment(self) -> str | None:
+        """The environment the stack belongs to, by its tag (None: untagged)."""
+        return self.tags.get(ENVIRONMENT_TAG)
+
+    @staticmethod
+    def of(described: dict[str, Any]) -> StackInfo:
+        return StackInfo(
+            described.get("StackName", ""),
+            described.get("StackStatus", ""),
+            {t.get("Key", ""): t.get("Value", "") for t in described.get("Tags") or []},
+            described.get("StackId", ""),
+        )
+
+
+def stack_info(cfn: Any, stack: str) -> StackInfo | None:
+    """The stack's status and tags, or None if it does not exist (or was deleted)."""
     try:
         (info,) = cfn.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as exc:
         if "does not exist" in describe(exc):
             return None
         raise LlmdeployError(f"{stack}: {describe(exc)}") from exc
-    status = info["StackStatus"]
-    return None if status in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS") else status
+    if info["StackStatus"] in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
+        return None
+    return StackInfo.of(info)
+
+
+def stack_status(cfn: Any, stack: str) -> str | None:
+    """The stack's status, or None if it does not exist (or was deleted)."""
+    info = stack_info(cfn, stack)
+    return info.status if info else None
+
+
+def refuse_foreign(stack: str, info: StackInfo | None, environment: str) -> None:
+    """Never touch a stack that another environment's tag claims."""
+    owner = info.environment if info else None
+    if owner is not None and owner != environment:
+        raise StackForeign(
+            f"{stack} belongs to environment '{owner}' (its {ENVIRONMENT_TAG} tag), not "
+            f"'{environment}': refusing to touch it. The two environments' stack names "
+            "collide: give one of them its own spec.stackPrefix"
+        )
 
 
 def deployed_template(cfn: Any, stack: str) -> Any | None:
@@ -94,12 +140,29 @@ def deployed_template(cfn: Any, stack: str) -> Any | None:
     return json.loads(body) if isinstance(body, str) else body
 
 
+def template_property(template: dict[str, Any], resource_type: str, key: str) -> str | None:
+    """A literal string property of the template's first resource of a type (our names)."""
+    for res in (template.get("Resources") or {}).values():
+        if isinstance(res, dict) and res.get("Type") == resource_type:
+            value = (res.get("Properties") or {}).get(key)
+            return value if isinstance(value, str) else None
+    return None
+
+
 def same_template(deployed: Any, text: str) -> bool:
     return deployed is not None and json.loads(json.dumps(deployed)) == json.loads(text)
 
 
 def create_change_set(
-    cfn: Any, stack: str, template: str, *, exists: bool, poll: float, stop: Callable[[], bool]
+    cfn: Any,
+    stack: str,
+    template: str,
+    *,
+    exists: bool,
+    poll: float,
+    stop: Callable[[], bool],
+    parameters: list[dict[str, str]] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ChangeSet:
     size = len(template.encode())
     if size > MAX_TEMPLATE_BODY:
@@ -117,6 +180,8 @@ def create_change_set(
             ChangeSetType="UPDATE" if exists else "CREATE",
             Capabilities=CAPABILITIES,
             Description="llmdeploy",
+            Parameters=parameters or [],
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )
     except AWS_ERRORS as exc:
         raise LlmdeployError(f"{stack}: cannot create a change set: {describe(exc)}") from exc
@@ -226,3 +291,63 @@ def _events(cfn: Any, stack: str) -> list[dict[str, Any]]:
         return cfn.describe_stack_events(StackName=stack)["StackEvents"][:100]
     except ClientError:
         return []
+
+
+def delete(
+    cfn: Any,
+    info: StackInfo,
+    *,
+    poll: float,
+    stop: Callable[[], bool],
+    on_event: Callable[[str], None],
+) -> tuple[bool, str | None]:
+    """Delete the stack and wait. Returns (deleted, CloudFormation's reason for a failure)."""
+    ref = info.id or info.name  # a deleted stack is found by its id only
+    seen = {e["EventId"] for e in _events(cfn, ref)}
+    try:
+        cfn.delete_stack(StackName=ref)
+    except AWS_ERRORS as exc:
+        raise LlmdeployError(f"{info.name}: cannot delete the stack: {describe(exc)}") from exc
+    reason = None
+    while True:
+        for event in reversed(_events(cfn, ref)):
+            if event["EventId"] in seen:
+                continue
+            seen.add(event["EventId"])
+            text = f"{event.get('LogicalResourceId')} {event.get('ResourceStatus')}"
+            if event.get("ResourceStatusReason"):
+                text += f": {event['ResourceStatusReason']}"
+                if event.get("ResourceStatus", "").endswith("FAILED") and reason is None:
+                    reason = f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
+            on_event(text)
+        try:
+            stacks = cfn.describe_stacks(StackName=ref)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in describe(exc):
+                return True, None
+            raise LlmdeployError(f"{info.name}: {describe(exc)}") from exc
+        status = stacks[0]["StackStatus"] if stacks else "DELETE_COMPLETE"
+        if status == "DELETE_COMPLETE":
+            return True, None
+        if status == "DELETE_FAILED":
+            return False, reason or "stack ended in DELETE_FAILED"
+        if stop():
+            raise Interrupted
+        time.sleep(poll)
+
+
+def list_stacks(cfn: Any, prefixes: tuple[str, ...]) -> list[StackInfo]:
+    """Live stacks whose names start with one of ``prefixes``, with their tags."""
+    out = []
+    try:
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for s in page.get("Stacks", []):
+                name = s.get("StackName", "")
+                if name.startswith(prefixes) and s.get("StackStatus") not in (
+                    "DELETE_COMPLETE",
+                    "REVIEW_IN_PROGRESS",
+                ):
+                    out.append(StackInfo.of(s))
+    except AWS_ERRORS as exc:
+        raise LlmdeployError(f"cannot list the stacks: {describe(exc)}") from exc
+    return sorted(out, key=lambda s: s.name)

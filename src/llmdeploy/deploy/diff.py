@@ -26,6 +26,8 @@ class StackDiff:
     version_new: int | None = None
     resources: tuple[Change, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    # What the deploy would run with: "copies: 5 running, kept; spec initial 1".
+    capacity: tuple[str, ...] = field(default=())
 
     @property
     def replaces_endpoint(self) -> bool:

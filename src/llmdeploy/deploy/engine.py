@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from llmdeploy.deploy import actions
+from llmdeploy.deploy import actions, capacity
 from llmdeploy.deploy.actions import ChangeSet, Interrupted
 from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
@@ -51,6 +51,7 @@ class Engine:
         confirm: Confirm | None = None,
         poll_seconds: float = 3.0,
     ):
+        self.aws = aws
         self.cfn = aws.client("cloudformation")
         self.history = history
         self.environment = environment
@@ -81,7 +82,9 @@ class Engine:
         return done[-1] if done else None
 
     def _diff_one(self, t: Target) -> StackDiff:
-        status = actions.stack_status(self.cfn, t.stack)
+        info = actions.stack_info(self.cfn, t.stack)
+        actions.refuse_foreign(t.stack, info, self.environment)
+        status = info.status if info else None
         last = self._last_success(t.stack)
         fields = tuple(field_changes(last.spec, t.spec)) if last else None
         warnings = []
@@ -106,6 +109,7 @@ class Engine:
                     (),
                     tuple(warnings),
                 )
+        kept = capacity.plan(self.aws, t.template, exists=status is not None)
         if status is None:
             # A new stack adds every resource of its template. A CREATE change set would tell
             # nothing more and leave an empty stack behind in REVIEW_IN_PROGRESS.
@@ -124,6 +128,8 @@ class Engine:
                 exists=True,
                 poll=self.poll,
                 stop=self.stopping.is_set,
+                parameters=[k.as_parameter() for k in kept],
+                tags=self._tags(t),
             )
             if not cs.empty:
                 actions.delete_change_set(self.cfn, t.stack, cs.id)
@@ -138,7 +144,17 @@ class Engine:
             t.version,
             cs.changes,
             tuple(warnings),
+            tuple(k.describe() for k in kept),
         )
+
+    def _tags(self, t: Target) -> dict[str, str]:
+        """Stack tags: the owner first (`actions.refuse_foreign` reads it)."""
+        tags = {actions.ENVIRONMENT_TAG: self.environment}
+        if t.model is not None:
+            tags["llmdeploy:model"] = t.model
+        elif t.kind == "endpoint":
+            tags["llmdeploy:endpoint"] = t.name
+        return tags
 
     def _refuse_busy(self, stack: str, status: str) -> None:
         if status.endswith("_IN_PROGRESS"):
@@ -223,12 +239,20 @@ class Engine:
         return result
 
     def _deploy_checked(self, t: Target, kind: str, record: Record | None) -> StackResult:
-        status = actions.stack_status(self.cfn, t.stack)
+        info = actions.stack_info(self.cfn, t.stack)
+        actions.refuse_foreign(t.stack, info, self.environment)
+        status = info.status if info else None
         if status is not None:
             self._refuse_busy(t.stack, status)
             if actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
                 self._reconcile(t, kind, record)
                 return StackResult(t.stack, "unchanged")
+        # What runs wins over the template's initial: copies and instances that autoscaling
+        # set are passed back (clamped into the new range), never reset.
+        kept = capacity.plan(self.aws, t.template, exists=status is not None)
+        for k in kept:
+            self.reporter.event(t.stack, k.describe())
+        parameters = {k.parameter: str(k.value) for k in kept} or None
         try:
             cs = actions.create_change_set(
                 self.cfn,
@@ -237,6 +261,8 @@ class Engine:
                 exists=status is not None,
                 poll=self.poll,
                 stop=self.stopping.is_set,
+                parameters=[k.as_parameter() for k in kept],
+                tags=self._tags(t),
             )
         except LlmdeployError:
             if status is None:
@@ -262,10 +288,10 @@ class Engine:
             )
         except LlmdeployError as exc:  # refused at execution: still a failure on record
             self.executing.discard(t.stack)
-            self._record(t, kind, "failed", str(exc), record, cs.id)
+            self._record(t, kind, "failed", str(exc), record, cs.id, parameters)
             raise
         self.executing.discard(t.stack)
-        self._record(t, kind, "succeeded" if ok else "failed", reason, record, cs.id)
+        self._record(t, kind, "succeeded" if ok else "failed", reason, record, cs.id, parameters)
         if not ok:
             return StackResult(t.stack, "failed", reason, change_sets=1)
         return StackResult(
@@ -309,6 +335,7 @@ class Engine:
         reason: str | None,
         record: Record | None,
         change_set: str | None,
+        parameters: dict[str, str] | None = None,
     ) -> None:
         self.history.append(
             Record.new(
@@ -324,6 +351,7 @@ class Engine:
                 version=record.version if record else t.version,
                 reason=reason,
                 change_set=change_set,
+                parameters=parameters,
             )
         )
 

@@ -136,6 +136,11 @@ def verify(live: dict[str, Any], template: dict[str, Any]) -> list[str]:
             problems.append(f"{desired} copies, outside the deployed range {bounds[0]}-{bounds[1]}")
         if bounds is None:
             want_copies = want.get("RuntimeConfig", {}).get("CopyCount")
-            if want_copies is not None and desired != want_copies:
+            if isinstance(want_copies, dict):  # a capacity parameter: its range is the bound
+                param = (template.get("Parameters") or {}).get(want_copies.get("Ref"), {})
+                low, high = param.get("MinValue"), param.get("MaxValue")
+                if low is not None and high is not None and not low <= desired <= high:
+                    problems.append(f"{desired} copies, outside the deployed range {low}-{high}")
+            elif want_copies is not None and desired != want_copies:
                 problems.append(f"{desired} copies, deployed {want_copies}")
     return problems

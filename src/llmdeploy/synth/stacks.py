@@ -56,6 +56,12 @@ _STARTUP_SECONDS_PER_BILLION = 20
 LMI_LOADING_TIMEOUT = 1800  # option.model_loading_timeout's default (djl-serving docs)
 
 
+# Capacity as stack parameters: the deploy engine passes what runs (llmdeploy.deploy.capacity),
+# so that an update never resets what autoscaling set. Their names are a contract with it.
+COPY_COUNT_PARAMETER = "CopyCount"
+INSTANCE_COUNT_PARAMETER = "InstanceCount"
+
+
 @dataclass(frozen=True)
 class Names:
     """Physical and stack names of one environment, from its prefix and the spec names."""
@@ -153,7 +159,7 @@ def _endpoint_stack(app: cdk.App, spec: Environment, ep: Endpoint, names: Names)
     )
     cdk.Tags.of(stack).add("llmdeploy:endpoint", ep.name)
     key, subnets, groups = _security(stack, spec)
-    LlmEndpoint(
+    endpoint = LlmEndpoint(
         stack,
         "Endpoint",
         endpoint_name=names.endpoint(ep.name),
@@ -169,6 +175,7 @@ def _endpoint_stack(app: cdk.App, spec: Environment, ep: Endpoint, names: Names)
         network_isolation=spec.spec.security.network_isolation,
         volume_size_gb=ep.volume_size_gb,
     )
+    _instance_count_parameter(endpoint.cfn_endpoint_config, ep.instances)
     _acknowledge_environment(stack, spec)
     return stack
 
@@ -186,7 +193,7 @@ def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names
     endpoint = LlmEndpoint.from_endpoint_name(stack, "Endpoint", endpoint_name)
     s = model.spec
     _, subnets, groups = _security(stack, spec)
-    InferenceComponent(
+    component = InferenceComponent(
         stack,
         "Model",
         endpoint=endpoint,
@@ -209,6 +216,10 @@ def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names
         vpc_subnets=subnets,
         security_groups=groups,
     )
+    copies = _capacity_parameter(
+        stack, COPY_COUNT_PARAMETER, "copies of the inference component", s.copies, floor=0
+    )
+    component.cfn_inference_component.add_property_override("RuntimeConfig.CopyCount", copies)
     _acknowledge_environment(stack, spec)
     return stack
 
@@ -226,7 +237,7 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
     _model_tags(stack, spec, m)
     key, subnets, groups = _security(stack, spec)
     s = model.spec
-    DedicatedEndpoint(
+    endpoint = DedicatedEndpoint(
         stack,
         "Endpoint",
         endpoint_name=names.endpoint(m.name),
@@ -245,8 +256,33 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
         security_groups=groups,
         network_isolation=spec.spec.security.network_isolation,
     )
+    _instance_count_parameter(endpoint.cfn_endpoint_config, ded.instances)
     _acknowledge_environment(stack, spec)
     return stack
+
+
+def _capacity_parameter(stack: cdk.Stack, name: str, what: str, counts, *, floor: int):
+    """A Number parameter defaulting to the spec's initial, bounded by its range: the deploy
+    engine passes what runs there (clamped), CloudFormation refuses anything outside."""
+    return cdk.CfnParameter(
+        stack,
+        name,
+        type="Number",
+        default=max(floor, counts.initial),
+        min_value=max(floor, counts.min),
+        max_value=max(floor, counts.max),
+        description=f"The {what} to deploy with: llmdeploy passes the running count "
+        "(clamped into the range); the default is the spec's initial.",
+    ).value_as_number
+
+
+def _instance_count_parameter(config, counts) -> None:
+    # SageMaker's InitialInstanceCount is at least 1 (botocore: ProductionVariant), even where
+    # managed instance scaling may take the variant to zero.
+    count = _capacity_parameter(
+        cdk.Stack.of(config), INSTANCE_COUNT_PARAMETER, "instances", counts, floor=1
+    )
+    config.add_property_override("ProductionVariants.0.InitialInstanceCount", count)
 
 
 def _model_tags(stack: cdk.Stack, spec: Environment, m: ResolvedModel) -> None:
