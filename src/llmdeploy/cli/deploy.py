@@ -24,6 +24,15 @@ SpecsOption = Annotated[
     list[Path] | None,
     typer.Option("--specs", help="Spec files or folders. Default: models/ and infra/."),
 ]
+LockTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        min=0,
+        help="Seconds to wait for another deploy, rollback or retire of the environment "
+        "to finish. Default: do not wait.",
+    ),
+]
 ModelsArgument = Annotated[
     list[str] | None,
     typer.Argument(help="Only these models (and their endpoints). Default: everything."),
@@ -91,6 +100,7 @@ def diff(
 
     ctx = _open(env, specs, output)
     diffs = service.diff(ctx, models or ())
+    orphans = service.find_orphans(ctx)
     changed = [d for d in diffs if d.status != "unchanged"]
     if output is OutputFormat.json:
         emit_json(
@@ -100,11 +110,13 @@ def diff(
                     dataclasses.asdict(d) | {"replaces_endpoint": d.replaces_endpoint}
                     for d in diffs
                 ],
+                "orphans": [dataclasses.asdict(o) for o in orphans],
             }
         )
     else:
         for d in diffs:
             _print_diff(d)
+        _print_orphans(orphans)
         print(f"\n{len(changed)} of {len(diffs)} stack(s) would change.")
     if exit_code and changed:
         raise typer.Exit(2)
@@ -129,6 +141,8 @@ def _print_diff(d) -> None:
             print(f"    {f.path}: {_show(f.old)} → {_show(f.new)}")
     for w in d.warnings:
         print(f"    warning: {w}")
+    for c in d.capacity:
+        print(f"    {c}")
     if d.replaces_endpoint:
         print(
             "    !!! THE ENDPOINT WOULD BE REPLACED: every model on it goes down while it "
@@ -138,6 +152,11 @@ def _print_diff(d) -> None:
         mark = {"Add": "+", "Remove": "-", "Modify": "~"}.get(c.action, "?")
         replace = " REPLACE" if c.replacement in ("True", "Conditional") else ""
         print(f"    {mark} {c.logical_id} ({c.resource_type}){replace}")
+
+
+def _print_orphans(orphans) -> None:
+    for o in orphans:
+        print(f"- {o.describe()}")
 
 
 def _show(value) -> str:
@@ -158,31 +177,61 @@ def deploy(
     verify: Annotated[
         bool, typer.Option(help="Check afterwards that SageMaker runs what was deployed.")
     ] = True,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Then retire every stack of the environment that no spec produces "
+            "(as `retire` does: asks unless --yes, refuses models in use unless --force).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --prune: retire models that are in use.")
+    ] = False,
+    lock_timeout: LockTimeoutOption = 0,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
 ) -> None:
-    """Deploy the environment (or some models): endpoints first, unchanged stacks skipped."""
+    """Deploy the environment (or some models): endpoints first, unchanged stacks skipped,
+    running copies and instances kept."""
     from llmdeploy.deploy import service
 
-    ctx = _open(env, specs, output, assume_yes=yes, concurrency=concurrency, interactive=True)
+    ctx = _open(
+        env,
+        specs,
+        output,
+        assume_yes=yes,
+        concurrency=concurrency,
+        interactive=True,
+        lock_timeout=lock_timeout,
+        force=force,
+    )
     with _interruptible(ctx):
-        results = service.deploy(ctx, models or ())
+        results, retired = service.deploy(ctx, models or (), prune=prune)
     problems = _verify(ctx) if verify and any(r.outcome == "deployed" for r in results) else []
+    orphans = [] if prune else service.find_orphans(ctx)
     if output is OutputFormat.json:
         emit_json(
             {
                 "environment": env,
                 "stacks": [dataclasses.asdict(r) for r in results],
+                "retired": [dataclasses.asdict(r) for r in retired],
+                "orphans": [dataclasses.asdict(o) for o in orphans],
                 "problems": problems,
             }
         )
     else:
         counts: dict[str, int] = {}
-        for r in results:
+        for r in [*results, *retired]:
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
         print(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+        _print_orphans(orphans)
         for p in problems:
             print(f"problem: {p}", file=sys.stderr)
-    if problems or any(r.outcome in ("failed", "refused", "skipped") for r in results):
+    if (
+        problems
+        or any(r.outcome in ("failed", "refused", "skipped") for r in results)
+        or any(r.outcome != "retired" for r in retired)
+    ):
         raise typer.Exit(1)
 
 
@@ -204,12 +253,14 @@ def rollback(
     to: Annotated[int | None, typer.Option("--to", help="The version to go back to.")] = None,
     specs: SpecsOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
+    lock_timeout: LockTimeoutOption = 0,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
 ) -> None:
-    """Redeploy a model's recorded template of its previous (or the given) version."""
+    """Redeploy a model's recorded template of its previous (or the given) version, with
+    the copies that run now."""
     from llmdeploy.deploy import service
 
-    ctx = _open(env, specs, output, assume_yes=yes, interactive=True)
+    ctx = _open(env, specs, output, assume_yes=yes, interactive=True, lock_timeout=lock_timeout)
     with _interruptible(ctx):
         result, record = service.rollback(ctx, model, to)
     if output is OutputFormat.json:
@@ -230,3 +281,70 @@ def rollback(
         )
     if result.outcome not in ("rolled back", "unchanged"):
         raise typer.Exit(1)
+
+
+@boundary
+def retire(
+    name: Annotated[str, typer.Argument(help="The model (or with --endpoint, the endpoint).")],
+    env: EnvOption = ...,
+    endpoint: Annotated[
+        bool, typer.Option("--endpoint", help="NAME is a shared endpoint, not a model.")
+    ] = False,
+    specs: SpecsOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Retire even if it served requests in the last hour."),
+    ] = False,
+    lock_timeout: LockTimeoutOption = 0,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+) -> None:
+    """Take a model down: delete its stack (and its endpoint's, when no spec keeps the
+    endpoint and no model is left on it), recorded in the history."""
+    from llmdeploy.deploy import service
+
+    ctx = _open(
+        env,
+        specs,
+        output,
+        assume_yes=yes,
+        interactive=True,
+        lock_timeout=lock_timeout,
+        force=force,
+    )
+    with _interruptible(ctx):
+        retired = service.retire(ctx, name, endpoint=endpoint)
+    if output is OutputFormat.json:
+        emit_json({"environment": env, "retired": [dataclasses.asdict(r) for r in retired]})
+    else:
+        for r in retired:
+            print(f"{r.stack}: {r.outcome}" + (f" — {r.reason}" if r.reason else ""))
+    if any(r.outcome != "retired" for r in retired):
+        raise typer.Exit(1)
+
+
+@boundary
+def unlock(
+    env: EnvOption = ...,
+    specs: SpecsOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Break it without asking.")] = False,
+) -> None:
+    """Break the environment's deploy lock, left by a run that died. Only when no deploy,
+    rollback or retire of the environment is running: the lock is what keeps two apart."""
+    from llmdeploy.deploy import service
+
+    ctx = _open(env, specs, OutputFormat.text)
+    held = ctx.history.read_lock(env)
+    if held is None:
+        print(f"environment '{env}' is not locked")
+        return
+    what = f"environment '{env}' is locked: {held.describe()}"
+    if not yes:
+        if not sys.stdin.isatty():
+            print(f"{what}; not broken: pass --yes to break it", file=sys.stderr)
+            raise typer.Exit(1)
+        if not typer.confirm(f"{what}. Break the lock?", default=False):
+            print("not broken", file=sys.stderr)
+            raise typer.Exit(1)
+    service.unlock(ctx)
+    print(f"lock broken ({held.describe()})")

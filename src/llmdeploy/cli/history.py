@@ -60,6 +60,7 @@ def status(
             {
                 "endpoints": [dataclasses.asdict(e) for e in state.endpoints],
                 "components": [dataclasses.asdict(c) for c in state.components],
+                "orphans": [dataclasses.asdict(o) for o in state.orphans],
             }
         )
     else:
@@ -81,5 +82,7 @@ def status(
             print(f"  {c.name:<43} {c.status:<10}{copies}")
             for p in c.problems:
                 print(f"    problem: {p}")
+        for o in state.orphans:
+            print(f"orphan: {o.describe()}")
     if any(c.problems for c in state.components):
         raise typer.Exit(1)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from llmdeploy.deploy import actions, status
+from llmdeploy.deploy import actions, lock, status
 from llmdeploy.deploy import aws as aws_mod
 from llmdeploy.deploy.diff import StackDiff
 from llmdeploy.deploy.engine import Confirm, Engine, StackResult
 from llmdeploy.deploy.history import HistoryStore, Record, open_history
 from llmdeploy.deploy.report import Reporter
+from llmdeploy.deploy.retire import Orphan, Retired, Retirer, orphans
 from llmdeploy.deploy.targets import Target, build_targets
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan import check
@@ -31,6 +33,8 @@ class Context:
     who: str
     history: HistoryStore
     engine: Engine
+    retirer: Retirer
+    lock_timeout: float = 0.0
 
     @property
     def names(self) -> Names:
@@ -47,6 +51,8 @@ def open_environment(
     confirm: Confirm | None = None,
     poll_seconds: float = 3.0,
     history_root: Path = LOCAL_HISTORY,
+    lock_timeout: float = 0.0,
+    force: bool = False,
 ) -> Context:
     """Check the specs (errors stop here), connect, and check the caller's account."""
     (env,) = check(paths, [env_name]).environments
@@ -65,7 +71,38 @@ def open_environment(
         confirm=confirm,
         poll_seconds=poll_seconds,
     )
-    return Context(env, conn, who.arn, history, engine)
+    retirer = Retirer(
+        conn,
+        history,
+        env.name,
+        who.arn,
+        Names(spec.stack_prefix),
+        reporter,
+        assume_yes=assume_yes,
+        confirm=confirm,
+        force=force,
+        poll_seconds=poll_seconds,
+    )
+    return Context(env, conn, who.arn, history, engine, retirer, lock_timeout)
+
+
+@contextlib.contextmanager
+def locked(ctx: Context, operation: str) -> Iterator[None]:
+    """The environment's lock for one deploy, rollback or retire."""
+    with lock.hold(ctx.history, ctx.env.name, ctx.who, operation, timeout=ctx.lock_timeout):
+        yield
+
+
+def produced_stacks(ctx: Context) -> set[str]:
+    """Every stack the environment's specs produce."""
+    names = ctx.names
+    return {names.endpoint_stack(ep.name) for ep in ctx.env.doc.spec.spec.endpoints} | {
+        names.model_stack(m.name) for m in ctx.env.models
+    }
+
+
+def find_orphans(ctx: Context) -> list[Orphan]:
+    return orphans(ctx.engine.cfn, ctx.names, ctx.env.name, produced_stacks(ctx), ctx.history)
 
 
 def targets(ctx: Context, models: Sequence[str] = ()) -> list[Target]:
@@ -77,16 +114,67 @@ def diff(ctx: Context, models: Sequence[str] = ()) -> list[StackDiff]:
     return ctx.engine.diff(targets(ctx, models))
 
 
-def deploy(ctx: Context, models: Sequence[str] = ()) -> list[StackResult]:
-    return ctx.engine.deploy(targets(ctx, models))
+def deploy(
+    ctx: Context, models: Sequence[str] = (), *, prune: bool = False
+) -> tuple[list[StackResult], list[Retired]]:
+    """Deploy; with ``prune``, then retire every orphan (only after a clean deploy)."""
+    with locked(ctx, "deploy"):
+        results = ctx.engine.deploy(targets(ctx, models))
+        retired: list[Retired] = []
+        if prune and all(r.outcome in ("deployed", "unchanged") for r in results):
+            retired = _prune(ctx)
+    return results, retired
+
+
+def _prune(ctx: Context) -> list[Retired]:
+    """Models first: an orphaned endpoint goes only once nothing is left on it."""
+    found = find_orphans(ctx)
+    out = []
+    for o in sorted(found, key=lambda o: o.kind != "model"):
+        survey = ctx.retirer.survey(o.stack, o.kind, o.name, in_spec=False)
+        out.append(ctx.retirer.retire(survey))
+    return out
+
+
+def retire(ctx: Context, name: str, *, endpoint: bool = False) -> list[Retired]:
+    """Retire a model's stack (and its endpoint's, when no spec keeps the endpoint and no
+    model is left on it), or with ``endpoint`` an endpoint's stack."""
+    names = ctx.names
+    if endpoint:
+        in_spec = name in {ep.name for ep in ctx.env.doc.spec.spec.endpoints}
+        stack, kind = names.endpoint_stack(name), "endpoint"
+    else:
+        in_spec = name in {m.name for m in ctx.env.models}
+        stack, kind = names.model_stack(name), "model"
+    with locked(ctx, "retire"):
+        survey = ctx.retirer.survey(stack, kind, name, in_spec=in_spec)
+        out = [ctx.retirer.retire(survey)]
+        if out[0].outcome == "retired":
+            spec_endpoints = {ep.name for ep in ctx.env.doc.spec.spec.endpoints}
+            left = ctx.retirer.endpoint_left_empty(survey, spec_endpoints)
+            if left is not None:
+                ep_name = left.removeprefix(f"{names.prefix}-endpoint-")
+                out.append(
+                    ctx.retirer.retire(ctx.retirer.survey(left, "endpoint", ep_name, in_spec=False))
+                )
+    return out
+
+
+def unlock(ctx: Context) -> lock.LockInfo | None:
+    """Break the environment's lock; the lock that was broken (None: there was none)."""
+    held = ctx.history.read_lock(ctx.env.name)
+    if held is not None:
+        ctx.history.break_lock(ctx.env.name)
+    return held
 
 
 def rollback(ctx: Context, model: str, to_version: int | None) -> tuple[StackResult, Record]:
     if model not in {m.name for m in ctx.env.models}:
         raise LlmdeployError(f"no model '{model}' in environment '{ctx.env.name}'")
     stack = ctx.names.model_stack(model)
-    target, record = ctx.engine.rollback_target(stack, model, to_version)
-    (result,) = ctx.engine.deploy([target], kind="rollback", record=record)
+    with locked(ctx, "rollback"):
+        target, record = ctx.engine.rollback_target(stack, model, to_version)
+        (result,) = ctx.engine.deploy([target], kind="rollback", record=record)
     return result, record
 
 
@@ -101,6 +189,7 @@ def history(ctx: Context, model: str | None = None) -> list[Record]:
 class EnvironmentState:
     endpoints: list[status.EndpointState]
     components: list[status.ComponentState]
+    orphans: list[Orphan]
 
 
 def live(ctx: Context) -> EnvironmentState:
@@ -139,7 +228,7 @@ def _live(ctx: Context) -> EnvironmentState:
                 _model_physical_name(cfn, stack, template),
             )
         )
-    return EnvironmentState(endpoints, components)
+    return EnvironmentState(endpoints, components, find_orphans(ctx))
 
 
 def _model_physical_name(cfn, stack: str, template) -> str | None:
