@@ -162,12 +162,13 @@ class FakeCfn:
     def __init__(self, stack_status="UPDATE_COMPLETE", changes=(), stays="UPDATE_IN_PROGRESS"):
         self.status, self.changes, self.stays = stack_status, list(changes), stays
         self.executed = self.deleted = 0
+        self.live = {"Resources": {}}  # the template CloudFormation runs
 
     def describe_stacks(self, StackName):
         return {"Stacks": [{"StackName": StackName, "StackStatus": self.status}]}
 
     def get_template(self, StackName, TemplateStage):
-        return {"TemplateBody": {"Resources": {}}}
+        return {"TemplateBody": self.live}
 
     def create_change_set(self, **kw):
         return {"Id": "cs-1"}
@@ -308,7 +309,7 @@ def test_nothing_to_roll_back_to(tmp_path):
             kind="deploy",
             outcome="succeeded",
             who="me",
-            template="{}",
+            template=json.dumps({"Resources": {}}),  # what FakeCfn runs
             spec={},
             spec_text="",
             model="m",
@@ -378,15 +379,24 @@ def test_an_aws_error_mid_deploy_is_a_failure_on_record_not_a_crash(tmp_path):
     assert record.outcome == "failed"
 
 
-def _deployed(history, version: int, kind: str = "deploy") -> None:
+def _template(version: int) -> str:
+    return json.dumps({"Resources": {}, "Description": f"v{version}"})
+
+
+def _deployed(
+    history, version: int, kind: str = "deploy", outcome: str = "succeeded", cfn=None
+) -> None:
+    """A record of ``version``; with ``cfn``, CloudFormation now runs it."""
+    if cfn is not None:
+        cfn.live = json.loads(_template(version))
     history.append(
         Record.new(
             environment="dev",
             stack="s",
             kind=kind,
-            outcome="succeeded",
+            outcome=outcome,
             who="me",
-            template=f"t{version}",
+            template=_template(version),
             spec={},
             spec_text="",
             model="m",
@@ -396,15 +406,16 @@ def _deployed(history, version: int, kind: str = "deploy") -> None:
 
 
 def test_rolling_back_twice_goes_further_back_never_forward(tmp_path):
-    engine, history = _engine(FakeCfn(), tmp_path)
+    cfn = FakeCfn()
+    engine, history = _engine(cfn, tmp_path)
     for version in (2, 3, 4):
-        _deployed(history, version)
+        _deployed(history, version, cfn=cfn)
     target, chosen = engine.rollback_target("s", "m", None)
-    assert chosen.version == 3 and target.template == "t3"
-    _deployed(history, 3, kind="rollback")
+    assert chosen.version == 3 and target.template == _template(3)
+    _deployed(history, 3, kind="rollback", cfn=cfn)
     _, chosen = engine.rollback_target("s", "m", None)
     assert chosen.version == 2
-    _deployed(history, 2, kind="rollback")
+    _deployed(history, 2, kind="rollback", cfn=cfn)
     with pytest.raises(Exception, match="nothing to roll back to"):
         engine.rollback_target("s", "m", None)
     _, chosen = engine.rollback_target("s", "m", 4)  # forward only when asked
@@ -507,3 +518,52 @@ def test_a_stack_found_deployed_as_specified_is_recorded(tmp_path):
     assert "found deployed" in last.reason
     engine.deploy([TARGET])  # already on record: nothing more is written
     assert len(history.list("dev")) == 2
+
+
+def test_rollback_goes_to_the_version_before_what_runs(tmp_path):
+    # v8 and v9 succeeded; v10 was interrupted, but CloudFormation completed it.
+    cfn = FakeCfn()
+    engine, history = _engine(cfn, tmp_path)
+    _deployed(history, 8, cfn=cfn)
+    _deployed(history, 9, cfn=cfn)
+    _deployed(history, 10, outcome="interrupted", cfn=cfn)
+    _, chosen = engine.rollback_target("s", "m", None)
+    assert chosen.version == 9  # not 8: v10 is what runs
+    last = history.list("dev", "s")[-1]
+    assert (last.version, last.outcome) == (10, "succeeded")
+    assert "found running: the interrupted deploy" in last.reason
+
+
+def test_rollback_when_cloudformation_rolled_the_last_deploy_back(tmp_path):
+    cfn = FakeCfn()
+    engine, history = _engine(cfn, tmp_path)
+    for version in (1, 2, 3):
+        _deployed(history, version)
+    cfn.live = json.loads(_template(2))  # v3's update was rolled back: v2 runs
+    _, chosen = engine.rollback_target("s", "m", None)
+    assert chosen.version == 1
+
+
+def test_rollback_refuses_when_what_runs_matches_no_record(tmp_path):
+    cfn = FakeCfn()
+    engine, history = _engine(cfn, tmp_path)
+    _deployed(history, 1)
+    _deployed(history, 2)
+    cfn.live = {"Resources": {"Handmade": {"Type": "AWS::SNS::Topic"}}}
+    with pytest.raises(Exception, match="what runs in s matches no template in its history"):
+        engine.rollback_target("s", "m", None)
+    _, chosen = engine.rollback_target("s", "m", 1)  # an explicit version still works
+    assert chosen.version == 1
+
+
+def test_rollback_refuses_to_choose_among_damaged_records(tmp_path):
+    cfn = FakeCfn()
+    engine, history = _engine(cfn, tmp_path)
+    _deployed(history, 1)
+    _deployed(history, 2, cfn=cfn)
+    (path,) = [p for p in (tmp_path / "dev" / "s").glob("*.json") if "v1" in p.read_text()]
+    record = json.loads(path.read_text())
+    record["template"] = record["template"].replace("v1", "v0")  # edited by hand
+    path.write_text(json.dumps(record))
+    with pytest.raises(Exception, match="does not match its digest"):
+        engine.rollback_target("s", "m", None)

@@ -21,7 +21,7 @@ from llmdeploy.deploy import actions, capacity
 from llmdeploy.deploy.actions import ChangeSet, Interrupted
 from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
-from llmdeploy.deploy.history import HistoryStore, Record
+from llmdeploy.deploy.history import HistoryStore, Pending, Record, write_record
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.targets import Target
 from llmdeploy.errors import LlmdeployError
@@ -50,8 +50,10 @@ class Engine:
         assume_yes: bool = False,
         confirm: Confirm | None = None,
         poll_seconds: float = 3.0,
+        pending: Pending | None = None,
     ):
         self.aws = aws
+        self.pending = pending
         self.cfn = aws.client("cloudformation")
         self.history = history
         self.environment = environment
@@ -337,22 +339,23 @@ class Engine:
         change_set: str | None,
         parameters: dict[str, str] | None = None,
     ) -> None:
-        self.history.append(
-            Record.new(
-                environment=self.environment,
-                stack=t.stack,
-                kind=kind,
-                outcome=outcome,
-                who=self.who,
-                template=t.template,
-                spec=record.spec if record else t.spec,
-                spec_text=record.spec_text if record else t.spec_text,
-                model=t.model,
-                version=record.version if record else t.version,
-                reason=reason,
-                change_set=change_set,
-                parameters=parameters,
-            )
+        rec = Record.new(
+            environment=self.environment,
+            stack=t.stack,
+            kind=kind,
+            outcome=outcome,
+            who=self.who,
+            template=t.template,
+            spec=record.spec if record else t.spec,
+            spec_text=record.spec_text if record else t.spec_text,
+            model=t.model,
+            version=record.version if record else t.version,
+            reason=reason,
+            change_set=change_set,
+            parameters=parameters,
+        )
+        write_record(
+            self.history, self.pending, rec, lambda text: self.reporter.event(t.stack, text)
         )
 
     # --- rollback ------------------------------------------------------------------------
@@ -360,15 +363,32 @@ class Engine:
     def rollback_target(
         self, stack: str, model: str, to_version: int | None
     ) -> tuple[Target, Record]:
-        """The recorded deployment to go back to: the previous successful version, or
-        ``to_version``'s latest successful one."""
-        done = [r for r in self.history.list(self.environment, stack) if r.outcome == "succeeded"]
+        """The recorded deployment to go back to: the version before the one that runs
+        (found by comparing the live template with the records), or ``to_version``'s latest
+        successful one."""
+        scan = self.history.scan(self.environment, stack)
+        if scan.damaged:
+            more = f" (and {len(scan.damaged) - 1} more)" if len(scan.damaged) > 1 else ""
+            raise LlmdeployError(
+                f"cannot choose a version of {model} to roll back to: {scan.damaged[0]}{more}"
+            )
+        if not any(r.outcome == "succeeded" for r in scan.records):
+            raise LlmdeployError(
+                f"nothing to roll back to: no successful deployment of "
+                f"{model} in {self.environment} on record"
+            )
+        running = self._running_record(stack, scan.records, to_version is None)
+        done = [
+            r
+            for r in self.history.list(self.environment, stack)
+            if r.outcome == "succeeded" and r.kind != "retire"
+        ]
         if not done:
             raise LlmdeployError(
                 f"nothing to roll back to: no successful deployment of "
                 f"{model} in {self.environment} on record"
             )
-        current = done[-1]
+        current = running or done[-1]
         # Versions go back along the deployments, never forward: after a rollback to v3, the
         # next rollback goes to what was deployed before v3 was first deployed, not to v4.
         deploys = [r for r in done if r.kind == "deploy"]
@@ -397,6 +417,11 @@ class Engine:
                 f"nothing to roll back to: no successful deployment of {model} on record "
                 f"before version {current.version} (give --to VERSION to go elsewhere)"
             )
+        if running is not None and json.loads(chosen.template) == json.loads(running.template):
+            raise LlmdeployError(
+                f"{model} already runs the template of version {chosen.version} "
+                f"(recorded {chosen.when}): nothing to roll back"
+            )
         target = Target(
             stack,
             "model",
@@ -408,3 +433,51 @@ class Engine:
             version=chosen.version,
         )
         return target, chosen
+
+    def _running_record(self, stack: str, records: list[Record], required: bool) -> Record | None:
+        """The latest record whose template is what CloudFormation runs. A deployment that
+        was interrupted (or whose record says failed) but completed is recorded now as what
+        it became, so that rollback goes to the version before it, not before the last one
+        on record as succeeded."""
+        live = actions.deployed_template(self.cfn, stack)
+        if live is None:
+            return None
+        live_doc = json.loads(json.dumps(live))
+        matching = [r for r in records if r.kind != "retire" and _parses_to(r.template, live_doc)]
+        if not matching:
+            if required:
+                raise LlmdeployError(
+                    f"what runs in {stack} matches no template in its history (deployed "
+                    "outside llmdeploy, or records lost): refusing to guess which version is "
+                    "current; give --to VERSION"
+                )
+            return None
+        found = matching[-1]
+        if found.outcome == "succeeded":
+            return found
+        reconciled = Record.new(
+            environment=found.environment,
+            stack=found.stack,
+            kind=found.kind,
+            outcome="succeeded",
+            who=self.who,
+            template=found.template,
+            spec=found.spec,
+            spec_text=found.spec_text,
+            model=found.model,
+            version=found.version,
+            reason=f"found running: the {found.outcome} {found.kind} of {found.when} completed; "
+            "recorded now",
+            parameters=found.parameters,
+        )
+        write_record(
+            self.history, self.pending, reconciled, lambda text: self.reporter.event(stack, text)
+        )
+        return reconciled
+
+
+def _parses_to(text: str, doc: object) -> bool:
+    try:
+        return json.loads(text) == doc
+    except ValueError:
+        return False

@@ -5,15 +5,23 @@ environment's `history.s3Uri`). Records are JSON files named so that they sort b
 each is written whole (a temporary file renamed into place locally, one PUT in S3), so a
 crash never leaves half a record. Each store also holds its environments' locks
 (`<environment>.lock` beside the environment's records; see `deploy/lock.py`).
+
+Records are read as untrusted input: a record whose fields have the wrong types, that is not
+UTF-8 JSON, that lies in another stack's folder or whose template does not match its digest
+is reported as damaged (where, which field, what is wrong) and never used. The digest catches
+corruption and careless edits; anyone who can write the store can also recompute it, which
+is why rollback checks a recorded template itself before deploying it (`deploy/vet.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +51,17 @@ class Record:
     id: str = ""
     # The capacity parameters passed (live copies or instances, kept): {"CopyCount": "3"}.
     parameters: dict[str, str] | None = None
+    digest: str | None = None  # sha256 of `template`, checked on read
 
     @staticmethod
     def new(**fields: Any) -> Record:
         when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return Record(when=when, id=uuid.uuid4().hex[:12], **fields)
+        return Record(
+            when=when,
+            id=uuid.uuid4().hex[:12],
+            digest=template_digest(fields["template"]),
+            **fields,
+        )
 
     @property
     def key(self) -> str:
@@ -57,7 +71,10 @@ class Record:
 class HistoryStore(Protocol):
     def append(self, record: Record) -> None: ...
 
-    def list(self, environment: str, stack: str | None = None) -> list[Record]: ...
+    def list(self, environment: str, stack: str | None = None) -> list[Record]:
+        """The readable records, oldest first (damaged ones left out: see `scan`)."""
+
+    def scan(self, environment: str, stack: str | None = None) -> Scan: ...
 
     # The environment's lock (the LockStore protocol of deploy/lock.py).
     def try_lock(self, info: LockInfo) -> LockInfo | None: ...
@@ -69,11 +86,92 @@ class HistoryStore(Protocol):
     def break_lock(self, environment: str) -> None: ...
 
 
-def _decode(text: str, where: str) -> Record:
+def template_digest(template: str) -> str:
+    return "sha256:" + hashlib.sha256(template.encode()).hexdigest()
+
+
+class DamagedRecord(LlmdeployError):
+    """A history record that cannot be trusted as written."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The records of a listing, and the ones that were damaged (where: why)."""
+
+    records: list[Record]
+    damaged: list[str]
+
+
+_KINDS = ("deploy", "rollback", "retire")
+_OUTCOMES = ("succeeded", "failed", "interrupted", "refused")
+_TEXT = ("environment", "stack", "who", "when", "template", "spec_text")
+_OPTIONAL_TEXT = ("model", "reason", "change_set", "digest")
+
+
+def _decode(data: bytes, where: str, environment: str, stack: str | None) -> Record:
+    """A record from the bytes of its file, checked field by field."""
+
+    def bad(what: str) -> DamagedRecord:
+        return DamagedRecord(
+            f"history record {where} is damaged: {what}; it is not used (restore it from a "
+            "backup or an S3 version, or move it aside)"
+        )
+
     try:
-        return Record(**json.loads(text))
-    except (ValueError, TypeError) as exc:
-        raise LlmdeployError(f"history record {where} is not readable: {exc}") from exc
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:
+        raise bad(f"not JSON ({str(exc)[:80]})") from None
+    if not isinstance(doc, dict):
+        raise bad(f"a JSON {type(doc).__name__}, not an object")
+    fields: dict[str, Any] = {}
+    for key in _TEXT:
+        value = doc.get(key)
+        if not isinstance(value, str):
+            raise bad(f"field '{key}' is {_shown(value)}, expected a string")
+        fields[key] = value
+    for key in _OPTIONAL_TEXT:
+        value = doc.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(f"field '{key}' is {_shown(value)}, expected a string or null")
+        fields[key] = value
+    for key, allowed in (("kind", _KINDS), ("outcome", _OUTCOMES)):
+        if doc.get(key) not in allowed:
+            raise bad(f"field '{key}' is {_shown(doc.get(key))}, expected one of {allowed}")
+        fields[key] = doc[key]
+    if not isinstance(doc.get("spec"), dict):
+        raise bad(f"field 'spec' is {_shown(doc.get('spec'))}, expected an object")
+    fields["spec"] = doc["spec"]
+    version = doc.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise bad(f"field 'version' is {_shown(version)}, expected an integer or null")
+    fields["version"] = version
+    params = doc.get("parameters")
+    if params is not None and not (
+        isinstance(params, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+    ):
+        raise bad(f"field 'parameters' is {_shown(params)}, expected strings by name")
+    fields["parameters"] = params
+    fields["id"] = doc.get("id") if isinstance(doc.get("id"), str) else ""
+    if fields["environment"] != environment or (stack is not None and fields["stack"] != stack):
+        raise bad(
+            f"it says environment '{fields['environment'][:40]}', stack "
+            f"'{fields['stack'][:80]}' but lies in {environment}/{stack or '…'}"
+        )
+    if fields["digest"] is not None and fields["digest"] != template_digest(fields["template"]):
+        raise bad("its template does not match its digest: it was changed after it was written")
+    return Record(**fields)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)[:40] if not isinstance(value, bytes) else repr(value)[:40]
+    return f"{text} ({type(value).__name__})" if value is not None else "missing"
+
+
+def _stack_of(path: str) -> str:
+    return path.rsplit("/", 2)[-2]
 
 
 class LocalHistory:
@@ -82,19 +180,40 @@ class LocalHistory:
 
     def append(self, record: Record) -> None:
         path = self.root / record.key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(record), f, indent=1)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                json.dump(asdict(record), f, indent=1)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise LlmdeployError(f"cannot write history to {path}: {exc.strerror or exc}") from exc
 
     def list(self, environment: str, stack: str | None = None) -> list[Record]:
+        return self.scan(environment, stack).records
+
+    def scan(self, environment: str, stack: str | None = None) -> Scan:
         base = self.root / environment
-        if not base.exists():
-            return []
-        pattern = f"{stack}/*.json" if stack else "*/*.json"
-        records = [_decode(p.read_text(), str(p)) for p in base.glob(pattern)]
-        return sorted(records, key=lambda r: (r.when, r.id))
+        try:
+            if not base.is_dir():
+                return Scan([], [])
+            paths = sorted(base.glob(f"{stack}/*.json" if stack else "*/*.json"))
+        except OSError as exc:
+            raise LlmdeployError(
+                f"cannot read the history folder {base}: {exc.strerror or exc}"
+            ) from exc
+        records, damaged = [], []
+        for p in paths:
+            try:
+                data = p.read_bytes()
+                records.append(_decode(data, str(p), environment, _stack_of(p.as_posix())))
+            except DamagedRecord as exc:
+                damaged.append(str(exc))
+            except OSError as exc:  # a folder named *.json, no permission...
+                damaged.append(
+                    f"history record {p} cannot be read ({exc.strerror or exc}); it is not used"
+                )
+        return Scan(sorted(records, key=lambda r: (r.when, r.id)), damaged)
 
     def _lock_path(self, environment: str) -> Path:
         return self.root / f"{environment}.lock"
@@ -152,7 +271,7 @@ class S3History:
         return f"{self.prefix}/{rest}" if self.prefix else rest
 
     def append(self, record: Record) -> None:
-        from botocore.exceptions import ClientError
+        from llmdeploy.deploy.aws import AWS_ERRORS
 
         try:
             self.s3.put_object(
@@ -162,7 +281,7 @@ class S3History:
                 ContentType="application/json",
                 ServerSideEncryption="aws:kms",
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             from llmdeploy.deploy.aws import describe
 
             raise LlmdeployError(
@@ -171,24 +290,34 @@ class S3History:
             ) from exc
 
     def list(self, environment: str, stack: str | None = None) -> list[Record]:
-        from botocore.exceptions import ClientError
+        return self.scan(environment, stack).records
+
+    def scan(self, environment: str, stack: str | None = None) -> Scan:
+        from llmdeploy.deploy.aws import AWS_ERRORS, describe
 
         prefix = self._key(f"{environment}/{stack}/" if stack else f"{environment}/")
-        records = []
+        records, damaged = [], []
         try:
             for page in self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             ):
                 for obj in page.get("Contents", []):
-                    body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
-                    records.append(_decode(body.decode(), obj["Key"]))
-        except ClientError as exc:
-            from llmdeploy.deploy.aws import describe
-
+                    key = obj["Key"]
+                    if not key.endswith(".json") or key.count("/") - prefix.count("/") != (
+                        0 if stack else 1
+                    ):
+                        continue  # not a record (a lock, a stray object)
+                    body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                    where = f"s3://{self.bucket}/{key}"
+                    try:
+                        records.append(_decode(body, where, environment, _stack_of(key)))
+                    except DamagedRecord as exc:
+                        damaged.append(str(exc))
+        except AWS_ERRORS as exc:
             raise LlmdeployError(
                 f"cannot read history from s3://{self.bucket}/{prefix}: {describe(exc)}"
             ) from exc
-        return sorted(records, key=lambda r: (r.when, r.id))
+        return Scan(sorted(records, key=lambda r: (r.when, r.id)), damaged)
 
     def _lock_key(self, environment: str) -> str:
         return self._key(f"{environment}.lock")
@@ -253,3 +382,62 @@ def open_history(s3_uri: str | None, aws: Any, local_root: Path) -> HistoryStore
     if s3_uri:
         return S3History(aws.client("s3"), s3_uri)
     return LocalHistory(local_root)
+
+
+class Pending:
+    """Records a store refused (S3 unreachable, no permission, a full disk) after the
+    deployment they describe happened: kept in a local folder and written on the next run,
+    so that the outcome is reported now and the record is never lost."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def keep(self, record: Record) -> Path:
+        path = self.root / record.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(record), f, indent=1)
+        os.replace(tmp, path)
+        return path
+
+    def flush(self, store: HistoryStore, environment: str) -> tuple[int, list[str]]:
+        """Write the environment's pending records to ``store``: (written, problems)."""
+        base = self.root / environment
+        if not base.is_dir():
+            return 0, []
+        written, problems = 0, []
+        for path in sorted(base.glob("*/*.json")):
+            try:
+                record = _decode(path.read_bytes(), str(path), environment, path.parent.name)
+                store.append(record)
+            except LlmdeployError as exc:
+                problems.append(str(exc))
+                continue
+            except OSError as exc:
+                problems.append(f"pending record {path}: {exc.strerror or exc}")
+                continue
+            path.unlink()
+            written += 1
+        return written, problems
+
+
+def write_record(
+    store: HistoryStore, pending: Pending | None, record: Record, warn: Callable[[str], None]
+) -> None:
+    """Append ``record``; when the store refuses, keep it pending and say so. Never raises:
+    the deployment it describes has happened, and its outcome must still be reported."""
+    try:
+        store.append(record)
+        return
+    except LlmdeployError as exc:
+        problem = str(exc)
+    if pending is None:
+        warn(f"{problem}; the record is lost: {json.dumps(asdict(record))[:2000]}")
+        return
+    try:
+        path = pending.keep(record)
+    except OSError as exc:
+        warn(f"{problem}; and it cannot be kept locally either ({exc.strerror or exc})")
+        return
+    warn(f"{problem}; the record is kept in {path} and written on the next run")

@@ -25,7 +25,7 @@ from typing import Any
 from llmdeploy.deploy import actions
 from llmdeploy.deploy.actions import StackInfo
 from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
-from llmdeploy.deploy.history import HistoryStore, Record
+from llmdeploy.deploy.history import HistoryStore, Pending, Record, write_record
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.synth.stacks import Names
@@ -120,7 +120,9 @@ class Retirer:
         confirm: Confirm | None = None,
         force: bool = False,
         poll_seconds: float = 3.0,
+        pending: Pending | None = None,
     ):
+        self.pending = pending
         self.aws, self.cfn = aws, aws.client("cloudformation")
         self.history, self.environment, self.who, self.names = history, environment, who, names
         self.reporter = reporter
@@ -289,20 +291,21 @@ class Retirer:
         return done[-1] if done else None
 
     def _record(self, s: Survey, last: Record | None, outcome: str, reason: str | None) -> None:
-        self.history.append(
-            Record.new(
-                environment=self.environment,
-                stack=s.stack,
-                kind="retire",
-                outcome=outcome,
-                who=self.who,
-                template=json.dumps(s.template, sort_keys=True),
-                spec=last.spec if last else {},
-                spec_text=last.spec_text if last else "",
-                model=s.name if s.kind != "endpoint" else None,
-                version=last.version if last else None,
-                reason=reason,
-            )
+        rec = Record.new(
+            environment=self.environment,
+            stack=s.stack,
+            kind="retire",
+            outcome=outcome,
+            who=self.who,
+            template=json.dumps(s.template, sort_keys=True),
+            spec=last.spec if last else {},
+            spec_text=last.spec_text if last else "",
+            model=s.name if s.kind != "endpoint" else None,
+            version=last.version if last else None,
+            reason=reason,
+        )
+        write_record(
+            self.history, self.pending, rec, lambda text: self.reporter.event(s.stack, text)
         )
 
     def endpoint_left_empty(self, survey: Survey, spec_endpoints: set[str]) -> str | None:

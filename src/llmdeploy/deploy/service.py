@@ -14,7 +14,7 @@ from llmdeploy.deploy import actions, lock, status
 from llmdeploy.deploy import aws as aws_mod
 from llmdeploy.deploy.diff import StackDiff
 from llmdeploy.deploy.engine import Confirm, Engine, StackResult
-from llmdeploy.deploy.history import HistoryStore, Record, open_history
+from llmdeploy.deploy.history import HistoryStore, Pending, Record, open_history
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.retire import Orphan, Retired, Retirer, orphans
 from llmdeploy.deploy.targets import Target, build_targets
@@ -60,6 +60,12 @@ def open_environment(
     conn = aws_mod.connect(spec)
     who = aws_mod.require_account(conn, spec)
     history = open_history(spec.spec.history.s3_uri, conn, history_root)
+    pending = Pending(history_root.parent / "pending")
+    written, problems = pending.flush(history, env.name)
+    if written:
+        reporter.event("history", f"{written} record(s) kept from an earlier run written now")
+    for p in problems:
+        reporter.event("history", f"still pending: {p}")
     engine = Engine(
         conn,
         history,
@@ -70,6 +76,7 @@ def open_environment(
         assume_yes=assume_yes,
         confirm=confirm,
         poll_seconds=poll_seconds,
+        pending=pending,
     )
     retirer = Retirer(
         conn,
@@ -82,6 +89,7 @@ def open_environment(
         confirm=confirm,
         force=force,
         poll_seconds=poll_seconds,
+        pending=pending,
     )
     return Context(env, conn, who.arn, history, engine, retirer, lock_timeout)
 
