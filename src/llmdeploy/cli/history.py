@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Annotated
 
 import typer
@@ -21,7 +22,10 @@ def history(
     """Every deployment, rollback and failure on record, oldest first."""
     from llmdeploy.deploy import service
 
-    records = service.history(_open(env, specs, output), model)
+    scan = service.history(_open(env, specs, output), model)
+    records = scan.records
+    for problem in scan.damaged:
+        print(f"warning: {problem}", file=sys.stderr)
     if output is OutputFormat.json:
         emit_json(
             [

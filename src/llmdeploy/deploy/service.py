@@ -14,7 +14,7 @@ from llmdeploy.deploy import actions, lock, status
 from llmdeploy.deploy import aws as aws_mod
 from llmdeploy.deploy.diff import StackDiff
 from llmdeploy.deploy.engine import Confirm, Engine, StackResult
-from llmdeploy.deploy.history import HistoryStore, Pending, Record, open_history
+from llmdeploy.deploy.history import HistoryStore, Pending, Record, Scan, open_history
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.retire import Orphan, Retired, Retirer, orphans
 from llmdeploy.deploy.targets import Target, build_targets
@@ -186,11 +186,14 @@ def rollback(ctx: Context, model: str, to_version: int | None) -> tuple[StackRes
     return result, record
 
 
-def history(ctx: Context, model: str | None = None) -> list[Record]:
-    if model is not None and model not in {m.name for m in ctx.env.models}:
-        raise LlmdeployError(f"no model '{model}' in environment '{ctx.env.name}'")
+def history(ctx: Context, model: str | None = None) -> Scan:
+    """The environment's records (or one model's), and the damaged ones. A model whose spec
+    was removed still has its history (its retirement, for one)."""
     stack = ctx.names.model_stack(model) if model else None
-    return ctx.history.list(ctx.env.name, stack)
+    scan = ctx.history.scan(ctx.env.name, stack)
+    if model is not None and not scan.records and model not in {m.name for m in ctx.env.models}:
+        raise LlmdeployError(f"no model '{model}' in environment '{ctx.env.name}'")
+    return scan
 
 
 @dataclass(frozen=True)
