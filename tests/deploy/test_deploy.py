@@ -60,7 +60,7 @@ def test_done_when_deploy_change_diff_deploy_rollback_history(aws, portfolio):
     # Rollback restores the previous template byte for byte.
     stack = "llmdeploy-dev-model-flow-generation"
     first = _records("dev", stack)[0]
-    result = _run("rollback", "flow-generation", "--env", "dev", "-o", "json")
+    result = _run("rollback", "flow-generation", "--env", "dev", "--yes", "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["version"] == 3
     history_file = next((portfolio / ".llmdeploy/history/dev" / stack).glob("*.json"))

@@ -272,7 +272,7 @@ class Engine:
             raise
         if cs.empty:
             return StackResult(t.stack, "unchanged", change_sets=1)
-        refusal = self._approve(t, cs)
+        refusal = self._approve(t, cs, every_change=kind == "rollback")
         if refusal:
             actions.delete_change_set(self.cfn, t.stack, cs.id)
             if status is None:
@@ -311,13 +311,15 @@ class Engine:
             t, kind, "succeeded", "found deployed as specified; recorded now", record, None
         )
 
-    def _approve(self, t: Target, cs: ChangeSet) -> str | None:
-        """None to go ahead, or why not."""
-        risky = [c for c in cs.changes if c.destructive]
+    def _approve(self, t: Target, cs: ChangeSet, *, every_change: bool = False) -> str | None:
+        """None to go ahead, or why not. ``every_change``: ask about any change (a rollback
+        deploys a recorded template: the operator sees what it changes in the live stack)."""
+        risky = list(cs.changes) if every_change else [c for c in cs.changes if c.destructive]
         if not risky or self.assume_yes:
             return None
         what = "; ".join(
-            f"{'REMOVE' if c.action == 'Remove' else 'REPLACE'} {c.logical_id} ({c.resource_type})"
+            f"{_verb(c)} {c.logical_id} ({c.resource_type})"
+            + (f" [{', '.join(c.details[:4])}]" if c.details and c.action == "Modify" else "")
             for c in risky
         )
         if any(c.resource_type == "AWS::SageMaker::Endpoint" for c in risky):
@@ -474,6 +476,14 @@ class Engine:
             self.history, self.pending, reconciled, lambda text: self.reporter.event(stack, text)
         )
         return reconciled
+
+
+def _verb(c: actions.Change) -> str:
+    if c.action == "Remove":
+        return "REMOVE"
+    if c.replacement in ("True", "Conditional"):
+        return "REPLACE"
+    return c.action.upper()
 
 
 def _parses_to(text: str, doc: object) -> bool:

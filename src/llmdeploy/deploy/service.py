@@ -18,6 +18,7 @@ from llmdeploy.deploy.history import HistoryStore, Pending, Record, Scan, open_h
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.retire import Orphan, Retired, Retirer, orphans
 from llmdeploy.deploy.targets import Target, build_targets
+from llmdeploy.deploy.vet import vet
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan import check
 from llmdeploy.plan.resolve import ResolvedEnvironment
@@ -182,6 +183,7 @@ def rollback(ctx: Context, model: str, to_version: int | None) -> tuple[StackRes
     stack = ctx.names.model_stack(model)
     with locked(ctx, "rollback"):
         target, record = ctx.engine.rollback_target(stack, model, to_version)
+        vet(ctx.env, record, stack)  # a record is evidence, not an instruction
         (result,) = ctx.engine.deploy([target], kind="rollback", record=record)
     return result, record
 
