@@ -207,7 +207,7 @@ def deploy(
     )
     with _interruptible(ctx):
         results, retired = service.deploy(ctx, models or (), prune=prune)
-    problems = _verify(ctx) if verify and any(r.outcome == "deployed" for r in results) else []
+    problems = service.verify(ctx, results) if verify else []
     orphans = [] if prune else service.find_orphans(ctx)
     if output is OutputFormat.json:
         emit_json(
@@ -233,17 +233,6 @@ def deploy(
         or any(r.outcome != "retired" for r in retired)
     ):
         raise typer.Exit(1)
-
-
-def _verify(ctx) -> list[str]:
-    from llmdeploy.deploy import service
-    from llmdeploy.errors import LlmdeployError
-
-    try:
-        state = service.live(ctx)
-    except LlmdeployError as exc:
-        return [f"could not check what SageMaker runs: {exc}"]
-    return [f"{c.name}: {p}" for c in state.components for p in c.problems]
 
 
 @boundary

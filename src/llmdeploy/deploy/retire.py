@@ -212,7 +212,8 @@ class Retirer:
                 MetricName="Invocations",
                 Dimensions=dims,
                 StartTime=now - IDLE_WINDOW,
-                EndTime=now,
+                # A minute past now: the latest datapoint's period is still open.
+                EndTime=now + timedelta(minutes=1),
                 Period=60,
                 Statistics=["Sum"],
             )["Datapoints"]

@@ -216,6 +216,24 @@ def live(ctx: Context) -> EnvironmentState:
         ) from exc
 
 
+def verify(ctx: Context, results: Sequence[StackResult]) -> list[str]:
+    """After a deploy: whether SageMaker runs what the deployed model stacks say (SageMaker
+    can roll an update back by itself while CloudFormation reports success)."""
+    deployed = {r.stack for r in results if r.outcome in ("deployed", "rolled back")}
+    if not deployed:
+        return []
+    try:
+        state = live(ctx)
+    except LlmdeployError as exc:
+        return [f"could not check what SageMaker runs: {exc}"]
+    mine = {
+        ctx.names.inference_component(m.name)
+        for m in ctx.env.models
+        if ctx.names.model_stack(m.name) in deployed
+    }
+    return [f"{c.name}: {p}" for c in state.components if c.name in mine for p in c.problems]
+
+
 def _live(ctx: Context) -> EnvironmentState:
     sm = ctx.aws.client("sagemaker")
     cfn = ctx.aws.client("cloudformation")
@@ -232,6 +250,15 @@ def _live(ctx: Context) -> EnvironmentState:
             continue
         stack = names.model_stack(m.name)
         template = actions.deployed_template(cfn, stack)
+        if template is None:  # in the spec, never deployed (or retired): nothing to check
+            components.append(
+                status.ComponentState(
+                    names.inference_component(m.name),
+                    names.endpoint(m.endpoint.name),
+                    "not deployed",
+                )
+            )
+            continue
         components.append(
             status.component_state(
                 sm,
@@ -261,4 +288,9 @@ def _model_physical_name(cfn, stack: str, template) -> str | None:
         res = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)
     except ClientError:  # a missing resource shows as a status problem instead
         return None
-    return res["StackResourceDetail"].get("PhysicalResourceId")
+    physical = res["StackResourceDetail"].get("PhysicalResourceId")
+    # CloudFormation's physical id of an AWS::SageMaker::Model is its ARN (what Ref returns:
+    # arn:aws:sagemaker:<region>:<account>:model/<name>); SageMaker reports the name.
+    if isinstance(physical, str) and physical.startswith("arn:") and ":model/" in physical:
+        return physical.split(":model/", 1)[1]
+    return physical
