@@ -16,6 +16,20 @@ Severity = Literal["error", "warning"]
 # Sentinel: "no bad value to show" (None is a value a user can write: `key: null`).
 NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
 
+# Values a user wrote are echoed in messages, but never whole: a 10 MB value would bury the
+# message (and a terminal). Longer ones are cut to this many characters and "…".
+SHOWN_CHARS = 80
+
+
+def clip(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (and "…") for echoing in a message."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class Written(str):
+    """A scalar as the user wrote it in YAML (``0100000``, ``.inf``), shown without quotes:
+    a diagnostic about how YAML reads a number quotes the text, not what YAML made of it."""
+
 
 class LlmdeployError(Exception):
     """An expected failure the user can act on (bad input, refused operation)."""
@@ -42,14 +56,14 @@ class Diagnostic:
 
     def render(self) -> str:
         env = f" [env {self.environment}]" if self.environment else ""
-        head = f"{self.location}: {self.severity}{env}: {self.path}"
+        head = f"{self.location}: {self.severity}{env}: {clip(self.path, _PATH_CHARS)}"
         if self.value is not NO_VALUE:
             head += f" = {_show(self.value)}"
-        text = f"{head}: {self.message}"
+        text = f"{head}: {clip(self.message, _TEXT_CHARS)}"
         if self.rule:
             text += f" [{self.rule}]"
         if self.fix:
-            text += f"\n    fix: {self.fix}"
+            text += f"\n    fix: {clip(self.fix, _TEXT_CHARS)}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,14 +72,14 @@ class Diagnostic:
             "file": self.file,
             "line": self.line,
             "column": self.column,
-            "path": self.path,
-            "message": self.message,
-            "fix": self.fix,
+            "path": clip(self.path, _PATH_CHARS),
+            "message": clip(self.message, _TEXT_CHARS),
+            "fix": None if self.fix is None else clip(self.fix, _TEXT_CHARS),
             "environment": self.environment,
             "rule": self.rule,
         }
         if self.value is not NO_VALUE:
-            out["value"] = _jsonable(self.value)
+            out["value"] = _jsonable(_clipped(self.value))
         return out
 
 
@@ -89,17 +103,41 @@ def _order(d: Diagnostic) -> tuple:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, Written):
+        return clip(str(value))
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(clip(value), ensure_ascii=False)
     if isinstance(value, (dict, list, tuple)):
-        text = json.dumps(_jsonable(value), ensure_ascii=False)
+        text = json.dumps(_jsonable(_clipped(value)), ensure_ascii=False)
         return text if len(text) <= 60 else text[:57] + "..."
-    return json.dumps(_jsonable(value), ensure_ascii=False)
+    return clip(json.dumps(_jsonable(value), ensure_ascii=False))
+
+
+# Paths hold the keys a user wrote; messages and fixes quote values. Both are clipped where
+# the values are put in (SHOWN_CHARS); these limits are the backstop for the whole text.
+_PATH_CHARS = 200
+_TEXT_CHARS = 1000
+
+
+def _clipped(value: Any, depth: int = 0) -> Any:
+    """``value`` with long strings clipped and long or deep containers cut short."""
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, (list, tuple)):
+        if depth > 3:
+            return "…"
+        return [_clipped(v, depth + 1) for v in value[:20]] + (["…"] if len(value) > 20 else [])
+    if isinstance(value, dict):
+        if depth > 3:
+            return "…"
+        items = list(value.items())[:20]
+        return {clip(str(k)): _clipped(v, depth + 1) for k, v in items}
+    return value
 
 
 def _jsonable(value: Any) -> Any:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)  # inf and NaN are not JSON: they become text
         return value
     except (TypeError, ValueError):
         if isinstance(value, (list, tuple)):

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import re
 import types
 import typing
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from llmdeploy.errors import Diagnostic
+from llmdeploy.errors import Diagnostic, clip
 from llmdeploy.spec.source import SourceMap
 
 # What a field's pattern means, in words (keyed by the field's YAML name).
@@ -75,21 +77,26 @@ def diagnose(
     *,
     environment: str | None = None,
 ) -> list[Diagnostic]:
-    return [_one(err, root, source, environment) for err in exc.errors(include_url=False)]
+    return [
+        _one(err, root, source, environment)
+        for err in exc.errors(include_url=False)
+        # A scalar refused while reading (`memoryMiB: 0100`) is reported once, by the reader.
+        if not source.is_refused(tuple(err["loc"]))
+    ]
 
 
 def _one(err: Any, root: type[BaseModel], source: SourceMap, env: str | None) -> Diagnostic:
     loc = tuple(err["loc"])
     kind = err["type"]
     value = err.get("input")
-    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    field = clip(next((p for p in reversed(loc) if isinstance(p, str)), ""))
     ctx = err.get("ctx") or {}
 
     if kind == "extra_forbidden":
         allowed = allowed_keys(root, loc[:-1])
         return source.diagnostic(
             loc,
-            f"unknown field '{loc[-1]}'",
+            f"unknown field '{clip(str(loc[-1]))}'",
             key=True,
             fix=suggest(str(loc[-1]), allowed, "allowed fields"),
             environment=env,
@@ -122,21 +129,34 @@ def _one(err: Any, root: type[BaseModel], source: SourceMap, env: str | None) ->
     if kind in _BOUNDS:
         words, key = _BOUNDS[kind]
         limit = ctx.get(key)
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        fix = _BOUND_FIXES.get(
+            tuple(str(p) for p in loc[-2:]), f"set {field} to a value {words} {limit}"
+        )
+        if len(loc) >= 2 and loc[-2] == "pricing":
+            fix = "write the hourly price in USD, more than 0, or remove the entry to use the "
+            fix += "catalog's price"
+        return source.diagnostic(
+            loc, f"must be {words} {limit}", value=value, fix=fix, environment=env
+        )
+    if kind == "finite_number":
         return source.diagnostic(
             loc,
-            f"must be {words} {limit}",
+            "must be a finite number",
             value=value,
-            fix=_BOUND_FIXES.get(
-                tuple(str(p) for p in loc[-2:]), f"set {field} to a value {words} {limit}"
-            ),
+            fix=f"set {field} to a finite number",
             environment=env,
         )
+    if kind in _CUSTOM:
+        return source.diagnostic(loc, err["msg"], value=value, fix=ctx.get("fix"), environment=env)
     if kind == "string_pattern_mismatch":
         return source.diagnostic(
             loc,
             "is not in the expected form",
             value=value,
-            fix=_PATTERN_HINTS.get(field, f"match the pattern {ctx.get('pattern')}"),
+            fix=_non_ascii_digit(value)
+            + _PATTERN_HINTS.get(field, f"match the pattern {clip(str(ctx.get('pattern')))}"),
             environment=env,
         )
     if kind in ("string_too_long", "too_long"):
@@ -160,6 +180,10 @@ def _one(err: Any, root: type[BaseModel], source: SourceMap, env: str | None) ->
 
 def suggest(word: str, choices: Iterable[str], what: str) -> str:
     choices = list(choices)
+    # difflib indexes every character of the word: a 10 MB value would take many seconds, and
+    # no name it could be a misspelling of is that long.
+    if len(word) > 2 * max((len(c) for c in choices), default=0) + 10:
+        return f"{what}: {', '.join(choices)}" if choices else "remove it"
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in choices}
@@ -191,9 +215,14 @@ def _yaml_type(value: Any) -> str:
 
 def _type_fix(kind: str, value: Any, field: str, raw: tuple[str, bool] | None) -> str:
     text, quoted = raw if raw else (str(value), isinstance(value, str))
+    text = clip(text)
     if kind in ("int_type", "float_type") and isinstance(value, str):
+        decimal = as_decimal(value.strip(), whole=kind == "int_type")
+        if decimal is not None and decimal != value.strip():
+            # 0o17, 09, 1e5, -.5: read as text by YAML 1.1, as numbers by other readers.
+            return f"write {field}: {decimal} (numbers in specs are plain decimal)"
         if quoted:
-            return f"write the number without quotes: {field}: {value.strip()}"
+            return f"write the number without quotes: {field}: {clip(value.strip())}"
         # YAML 1.1 reads 1e5 (no dot, no sign) as text.
         return f"write it as a number YAML understands, e.g. {field}: 100000 or 1.0e+5"
     if kind == "int_from_float":
@@ -207,6 +236,46 @@ def _type_fix(kind: str, value: Any, field: str, raw: tuple[str, bool] | None) -
     if kind in ("tuple_type", "list_type"):
         return f"write {field} as a list: [a, b] or lines starting with '- '"
     return f"write {field} as {_TYPE_WORDS[kind]}"
+
+
+def _non_ascii_digit(value: Any) -> str:
+    """A fix's first words when ``value`` holds digits other than 0-9 (full-width １, Arabic-Indic
+    ١, ...), which look right and which AWS does not take; else nothing."""
+    if not isinstance(value, str):
+        return ""
+    for char in value:
+        if char.isdigit() and not char.isascii():
+            name = unicodedata.name(char, "a digit").lower()
+            return f"type the digits as 0-9 ('{char}' is {name}, U+{ord(char):04X}); "
+    return ""
+
+
+# Errors raised by the models' own validators (`PydanticCustomError`): their message is the
+# message, and their context carries the fix.
+_CUSTOM = frozenset({"aws_tag_value"})
+
+_PREFIXED = re.compile(r"([-+]?)0([oxb])([0-9a-f]+)", re.IGNORECASE)
+_DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def as_decimal(text: str, *, whole: bool) -> str | None:
+    """The plain decimal form of a number written in another form (``0o17`` → ``15``, ``09``
+    → ``9``, ``1e5`` → ``100000``), or None if ``text`` is not a number in ASCII digits."""
+    if len(text) > 40:
+        return None
+    prefixed = _PREFIXED.fullmatch(text)
+    if prefixed:
+        sign, base, digits = prefixed.groups()
+        try:
+            return sign.replace("+", "") + str(int(digits, {"o": 8, "x": 16, "b": 2}[base.lower()]))
+        except ValueError:
+            return None
+    if not _DECIMAL.fullmatch(text):
+        return None
+    number = float(text)
+    if whole and number.is_integer():
+        return str(int(number))
+    return repr(number)
 
 
 # --- walking the model classes along an error location ---------------------------------------

@@ -217,7 +217,12 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 def _merged_source(base: SourceMap, env: str) -> SourceMap:
     prefix = ("spec", "environments", env)
     merged = SourceMap(
-        base.file, dict(base.values), dict(base.keys), dict(base.origin), dict(base.raw)
+        base.file,
+        dict(base.values),
+        dict(base.keys),
+        dict(base.origin),
+        dict(base.raw),
+        set(base.refused),
     )
     for table, merged_table in (
         (base.values, merged.values),

@@ -10,6 +10,7 @@ Rules that need more than one field, the catalog or the whole environment live i
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
@@ -23,6 +24,7 @@ from pydantic import (
     StringConstraints,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 API_VERSION = "llmdeploy/v1"
 
@@ -36,8 +38,12 @@ def _freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
 # A read-only mapping in Python, a plain object in JSON Schema and dumps.
 FrozenMap = Annotated[Mapping[str, V], AfterValidator(_freeze), PlainSerializer(dict)]
 
+# Digits in patterns are [0-9], never \d: pydantic's regex engine reads \d as any Unicode
+# digit, so a full-width "１１１１２２２２３３３３" account would pass and break synth.
+
 # SageMaker resource names: `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, 63 characters at most. Ours are
-# lower-case because they also name stacks, tags and files, and one hyphen at a time.
+# lower-case because they also name stacks, tags and files, and one hyphen at a time (a
+# subset of what an AWS tag value may hold, see _tag_value).
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](-?[a-z0-9])*$", max_length=63)]
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")]
 InstanceTypeName = Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9\-]+\.[a-z0-9]+$")]
@@ -52,7 +58,37 @@ class _Spec(BaseModel):
         populate_by_name=False,
         # Errors name fields as the user wrote them (camelCase), not as Python spells them.
         loc_by_alias=True,
+        # Every number is finite: an infinite price or NaN target has no meaning (and is not
+        # JSON). YAML's .inf/.nan are refused earlier, where they are read (spec.source).
+        allow_inf_nan=False,
     )
+
+
+# AWS tag values: `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, at most 256 characters (tag keys: 128;
+# ours are fixed, `llmdeploy:*`). Spec values that become tags (synth.stacks: the environment,
+# endpoint and model names, the version, the owner) must fit, or the deploy fails late: names
+# are `Name`s (a subset), the version a number, the owner is checked by `_tag_value`.
+_TAG_VALUE_SYMBOLS = frozenset("_.:/=+-@")
+TAG_VALUE_CHARACTERS = "letters, digits, spaces and _ . : / = + - @"
+
+
+def _tag_value(value: str) -> str:
+    for position, char in enumerate(value, 1):
+        if char not in _TAG_VALUE_SYMBOLS and unicodedata.category(char)[0] not in "LZN":
+            shown = repr(char)[1:-1] if not char.isprintable() else char
+            name = unicodedata.name(char, "a control character").lower()
+            raise PydanticCustomError(
+                "aws_tag_value",
+                "is not a valid AWS tag value: '{char}' ({name}, U+{code}) at character {position}",
+                {
+                    "char": shown,
+                    "name": name,
+                    "code": f"{ord(char):04X}",
+                    "position": position,
+                    "fix": f"use only {TAG_VALUE_CHARACTERS} (it becomes an AWS tag)",
+                },
+            )
+    return value
 
 
 class Metadata(_Spec):
@@ -61,8 +97,12 @@ class Metadata(_Spec):
 
 class ModelMetadata(Metadata):
     version: int = Field(ge=1, description="Bumped on every change; recorded in history.")
-    owner: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
-        description="Team that owns the model; becomes the llmdeploy:owner tag."
+    # A tag value may be 256 characters; an owner is a team's name.
+    owner: Annotated[
+        str, StringConstraints(min_length=1, max_length=128), AfterValidator(_tag_value)
+    ] = Field(
+        description="Team that owns the model; becomes the llmdeploy:owner tag "
+        f"({TAG_VALUE_CHARACTERS})."
     )
 
 
@@ -90,7 +130,9 @@ class Security(_Spec):
     kms_key_arn: (
         Annotated[
             str,
-            StringConstraints(pattern=r"^arn:aws[a-z\-]*:kms:[a-z0-9\-]+:\d{12}:(key|alias)/.+$"),
+            StringConstraints(
+                pattern=r"^arn:aws[a-z\-]*:kms:[a-z0-9\-]+:[0-9]{12}:(key|alias)/.+$"
+            ),
         ]
         | None
     ) = Field(default=None, description="Default: a customer-managed key per environment.")
@@ -131,8 +173,8 @@ class Endpoint(_Spec):
 
 
 class EnvironmentSpec(_Spec):
-    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    account: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
     stack_prefix: Name | None = Field(default=None, description="Default: llmdeploy-<env>.")
     security: Security = Security()
     history: History = History()
@@ -178,21 +220,26 @@ class Dedicated(_Spec):
 class Source(_Spec):
     s3_uri: S3Uri | None = None
     hugging_face_id: (
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$", max_length=200)]
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9_.\-]+$", max_length=200
+            ),
+        ]
         | None
     ) = Field(default=None, alias="huggingFaceId")
 
 
 class Container(_Spec):
     engine: Literal["djl-lmi", "djl-neuronx"]
-    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] | None = Field(
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] | None = Field(
         default=None, description="Default: the newest version in the catalog for the engine."
     )
     image: (
         Annotated[
             str,
             StringConstraints(
-                pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9\-]+\.amazonaws\.com(\.cn)?/.+:.+$"
+                pattern=r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9\-]+\.amazonaws\.com(\.cn)?/.+:.+$"
             ),
         ]
         | None

@@ -4,16 +4,24 @@ PyYAML's node graph carries line and column marks that its constructors throw aw
 values from the nodes ourselves so that every later error can point at ``file:line:column``.
 Sequences become tuples (the parsed specs are immutable), duplicate keys are errors (PyYAML
 silently keeps the last one), and the merge key ``<<`` works as usual.
+
+Two kinds of scalar are refused wherever they stand, because they would not mean what they
+say: numbers in a form other than plain decimal (YAML 1.1 reads ``0100`` as octal 64, ``1:30``
+as 90, ``0x10`` as 16, ``.inf`` and ``.nan`` as non-numbers; YAML 1.2 and JSON read some of
+them otherwise), and strings holding CDK's token markers (``${Token[...]}``), which CDK would
+resolve as a reference instead of writing them as text. Those problems are reported without
+stopping the document: the rest of it is still checked.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from llmdeploy.errors import Diagnostic
+from llmdeploy.errors import Diagnostic, Written, clip
 
 try:  # the C loader composes nodes several times faster; fall back where libyaml is absent
     from yaml import CSafeLoader as _Loader
@@ -45,6 +53,9 @@ class SourceMap:
     # Scalars as written (text, and whether quoted), so that a fix can quote what the user
     # wrote rather than what YAML made of it (011 is octal 9, 2024-01-01 a date).
     raw: dict[FieldPath, tuple[str, bool]] = field(default_factory=dict)
+    # Paths (as written) of scalars refused while reading (a number in a YAML 1.1 form, a CDK
+    # token): already reported, so a type error about the same value is not reported again.
+    refused: set[FieldPath] = field(default_factory=set)
 
     def locate(self, path: FieldPath, *, key: bool = False) -> tuple[Mark, FieldPath]:
         """The mark of ``path`` (or of its nearest ancestor that exists) and its written path."""
@@ -57,6 +68,10 @@ class SourceMap:
             if not probe:
                 return Mark(1, 1), tuple(path)
             probe = probe[:-1]
+
+    def is_refused(self, path: FieldPath) -> bool:
+        """Whether the value at ``path`` (a merged path, too) was refused while reading."""
+        return self._written(tuple(path)) in self.refused
 
     def _written(self, path: FieldPath) -> FieldPath:
         # Only a value that itself came from an override was written there; its siblings
@@ -153,8 +168,9 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
         ):
             continue  # an empty document, e.g. after a trailing `---`
         source = SourceMap(file=file)
+        builder = _Builder(source)
         try:
-            data = _Builder(source).build(node, ())
+            data = builder.build(node, ())
         except YamlError as exc:
             problems.append(exc.diagnostic)
             continue
@@ -170,6 +186,7 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
                 )
             )
             continue
+        problems.extend(builder.problems)
         docs.append(Document(data=data, source=source, index=index))
     return docs, problems
 
@@ -180,6 +197,58 @@ _PLAIN_TAGS = frozenset(
     for t in ("null", "bool", "int", "float", "str", "timestamp", "map", "seq", "merge")
 )
 MAX_NODES = 100_000  # a spec is hundreds of values; more means an alias "billion laughs"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+# The only number forms a spec takes: what YAML 1.1, YAML 1.2 and JSON all read the same way.
+# A leading + is allowed (all read +5 as 5); a leading zero, a base prefix, `_` separators,
+# `:` (base 60) and .inf/.nan are not.
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+# CDK's token markers (aws-cdk-lib core/lib/private/encoding): a string holding one is read by
+# CDK as a reference to another value (a string, a list, a number), not as text.
+CDK_TOKEN = re.compile(r"\$\{Token\[|#\{Token\[|-1\.[0-9]{10,16}e\+289")
+
+
+def _number(value: Any) -> str:
+    try:
+        return clip(str(value))
+    except ValueError:  # an int of more than 4300 digits has no str() (sys.int_info)
+        return "a number of thousands of digits"
+
+
+def number_form(text: str, tag: str, value: Any) -> tuple[str, str] | None:
+    """What is wrong with a number YAML read from ``text`` (``tag`` int or float, ``value``
+    what YAML made of it), as (problem, what to write instead); None for a plain decimal."""
+    if (_PLAIN_INT if tag == _INT else _PLAIN_FLOAT).fullmatch(text):
+        return None
+    text, value = clip(text), _number(value)
+    sign = "-" if text.startswith("-") else ""
+    body = text.lstrip("+-").lower()
+    if body in (".inf", ".nan"):
+        what = "not a number (NaN)" if body == ".nan" else f"{sign or '+'}infinity"
+        return f"YAML reads {text} as {what}", "write a finite number"
+    if ":" in body:
+        return (
+            f"YAML 1.1 reads {text} as a base-60 number, {value} (other YAML readers as text)",
+            f"write {value} (YAML 1.1 reads a:b as a×60+b)",
+        )
+    if body.startswith(("0x", "0b")):
+        base = "hexadecimal" if body.startswith("0x") else "binary"
+        return f"YAML reads {text} as the {base} number {value}", f"write {value} (plain decimal)"
+    if tag == _INT and len(body) > 1 and body.startswith("0"):
+        meant = clip(sign + (body.replace("_", "").lstrip("0") or "0"))
+        return (
+            f"YAML reads {text} as the octal number {value}",
+            f"write {meant} (YAML reads a leading 0 as octal)",
+        )
+    if "_" in body:
+        return (
+            f"YAML 1.1 reads {text} as {value}, other YAML readers as text",
+            f"write {value} (no _ separators)",
+        )
+    return None
 
 
 class _Builder:
@@ -188,6 +257,7 @@ class _Builder:
         self.scalars = yaml.constructor.SafeConstructor()
         self.active: set[int] = set()  # node ids on the current path, to refuse alias cycles
         self.built = 0
+        self.problems: list[Diagnostic] = []  # refused scalars; the document is still read
 
     def _mark(self, node: yaml.Node) -> Mark:
         return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
@@ -221,17 +291,11 @@ class _Builder:
             raise self._fail(
                 node,
                 path,
-                f"YAML tag {node.tag} is not supported",
+                f"YAML tag {clip(node.tag)} is not supported",
                 "remove the tag: specs use plain values, lists and mappings",
             )
         if isinstance(node, yaml.ScalarNode):
-            self.source.raw[path] = (node.value, node.style in ("'", '"'))
-            try:
-                return self.scalars.construct_object(node, deep=True)
-            except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
-                raise self._fail(
-                    node, path, f"cannot read value {node.value!r}: {exc}", "quote the value"
-                ) from None
+            return self._scalar(node, path)
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -241,6 +305,61 @@ class _Builder:
         finally:
             self.active.discard(id(node))
         raise self._fail(node, path, "unsupported YAML node", "use plain mappings and lists")
+
+    def _scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+        text = node.value
+        self.source.raw[path] = (text, node.style in ("'", '"'))
+        try:
+            value = self.scalars.construct_object(node, deep=True)
+        except (yaml.constructor.ConstructorError, ValueError, OverflowError) as exc:
+            raise self._fail(
+                node,
+                path,
+                f"cannot read value {clip(repr(text))}: {clip(str(exc))}",
+                "quote the value",
+            ) from None
+        if node.tag in (_INT, _FLOAT):
+            wrong = number_form(text, node.tag, value)
+            if wrong:
+                problem, instead = wrong
+                key = path[-1] if path and isinstance(path[-1], str) else None
+                quoted = f'{clip(key)}: "{clip(text)}"' if key else f'"{clip(text)}"'
+                self._refuse(
+                    node,
+                    path,
+                    f"not a plain decimal number: {problem}",
+                    f"{instead}; or, if it is text, put it in quotes: {quoted}",
+                    text,
+                )
+                return text  # as text: a type error about it would repeat this one
+        elif isinstance(value, str) and CDK_TOKEN.search(value):
+            marker = CDK_TOKEN.search(value).group(0)  # type: ignore[union-attr]
+            token = f"{marker}...]}}" if "Token[" in marker else f"the number {marker}"
+            self._refuse(
+                node,
+                path,
+                f"holds CDK token syntax ({token}): CDK would resolve it as a reference to "
+                "another value, not keep it as text",
+                "remove the token: spec values are plain text, and llmdeploy makes every "
+                "reference itself",
+                value,
+            )
+        return value
+
+    def _refuse(self, node: yaml.Node, path: FieldPath, message: str, fix: str, shown: str) -> None:
+        mark = self._mark(node)
+        self.source.refused.add(path)
+        self.problems.append(
+            Diagnostic(
+                file=self.source.file,
+                line=mark.line,
+                column=mark.column,
+                path=dotted(path),
+                message=message,
+                value=Written(shown) if node.tag in (_INT, _FLOAT) else shown,
+                fix=fix,
+            )
+        )
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
         merged = getattr(node, "_llmdeploy_merged", None)
@@ -267,7 +386,7 @@ class _Builder:
                 raise self._fail(
                     key_node,
                     (*path, key),
-                    f"duplicate key '{key}' (YAML would silently keep only the last one)",
+                    f"duplicate key '{clip(key)}' (YAML would silently keep only the last one)",
                     "remove one of the two entries",
                 )
             seen.add(key)
