@@ -126,12 +126,16 @@ def mutate(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
 # - `KmsBackend.create_key`, when CloudFormation creates a key, gets tags as Key/Value but
 #   files them as TagKey/TagValue (KeyError, HTTP 500): translate.
 #
-# What moto does not do at all, and the tests therefore do not pretend it does: it has no
-# inference-component API (`describe_inference_component`), and its CloudFormation skips
-# AWS::SageMaker::InferenceComponent, AWS::ApplicationAutoScaling::* and AWS::CloudWatch::Alarm
-# (it warns and completes the stack). The logic that reads inference components
-# (`llmdeploy.deploy.status`) is tested with botocore's Stubber, which checks every request and
-# response against SageMaker's real API model.
+# What moto lacks and tests/moto_support.py adds (each patch explained there, and what the
+# server emulates and what it does not in docs/local-server.md; tested in
+# tests/deploy/test_local_server.py): the inference-component API and the
+# AWS::SageMaker::InferenceComponent resource (instant: InService at once, current copies =
+# desired), the template's EndpointName, an endpoint variant's weight kept when only its
+# instance count is updated, updates of the resources that refer to a replaced one,
+# change sets that record their parameters and tags, list parameter-driven changes and set
+# Outputs, Number parameters checked against MinValue/MaxValue, and atomic S3 conditional
+# writes. Its CloudFormation still skips AWS::ApplicationAutoScaling::* and
+# AWS::CloudWatch::Alarm (it warns and completes the stack): nothing scales or alarms.
 
 
 from moto_support import MOTO_ACCOUNT, start_moto_server  # noqa: E402
