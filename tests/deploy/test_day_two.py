@@ -258,3 +258,25 @@ def test_a_second_deploy_of_the_environment_stops_with_who_holds_the_lock(aws, p
     assert history.read_lock("dev") is None
     assert _run("deploy", "--env", "dev", "text-evaluation").exit_code == 0
     assert history.read_lock("dev") is None  # released after the deploy
+
+
+def test_a_dedicated_endpoint_keeps_the_instances_autoscaling_added(aws, portfolio):
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="acme-llmdeploy-history")
+    result = _run("deploy", "--env", "prod", "reasoning-70b")
+    assert result.exit_code == 0, result.output
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    endpoint = "llm-prod-reasoning-70b"
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=endpoint,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}],
+    )
+    _bump(portfolio, "reasoning-70b", "maxModelLen: 32768", "maxModelLen: 16384")
+    text = (portfolio / "models" / "reasoning-70b.yaml").read_text()
+    version = int(text.split("version: ", 1)[1].split()[0])
+    _bump(portfolio, "reasoning-70b", f"version: {version}", f"version: {version + 1}")
+    diff = _run("diff", "--env", "prod", "reasoning-70b")
+    assert "instances: 3 running, kept; spec initial 1" in diff.stdout, diff.output
+    result = _run("deploy", "--env", "prod", "--yes", "reasoning-70b")
+    assert result.exit_code == 0, result.output
+    (variant,) = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]
+    assert variant["DesiredInstanceCount"] == 3  # not the spec's initial 1

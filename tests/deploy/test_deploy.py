@@ -142,13 +142,25 @@ def test_a_failing_stack_fails_alone_and_is_recorded(aws, portfolio):
     assert [r["stack"] for r in failures] == ["llmdeploy-dev-endpoint-neuron-inf2"]
 
 
-def test_status_reports_what_it_cannot_read_without_a_traceback(aws, portfolio):
-    # moto has no inference-component API and ignores endpoint names (see conftest): status
-    # cannot read SageMaker here, and must say so cleanly (its logic: test_status_and_engine).
+def test_status_reports_what_it_cannot_read_without_a_traceback(aws, portfolio, monkeypatch):
+    # SageMaker unreachable (CloudFormation, STS and S3 still answer): status says so cleanly.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:9")
     result = _run("status", "--env", "dev")
     assert result.exit_code == 1
     assert "cannot read the live state from SageMaker" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_status_shows_what_runs(aws, portfolio):
+    assert _run("deploy", "--env", "dev", "flow-generation").exit_code == 0
+    result = _run("status", "--env", "dev")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(
+        "llmdeploy-dev-flow-generation" in x and "InService" in x and "copies 1/1" in x
+        for x in lines
+    )
+    assert any("llmdeploy-dev-sql-generation" in x and "not deployed" in x for x in lines)
 
 
 def test_endpoints_deploy_before_their_models_with_high_concurrency(aws, portfolio):
