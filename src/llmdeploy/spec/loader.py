@@ -9,6 +9,8 @@ the overrides cause is reported with the environment's name and the override's l
 from __future__ import annotations
 
 import copy
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +18,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmdeploy.errors import Diagnostic, LlmdeployError
+from llmdeploy.errors import Diagnostic, LlmdeployError, SpecError
 from llmdeploy.spec.diagnose import diagnose, suggest
 from llmdeploy.spec.models import API_VERSION, KINDS, Environment, Model
 from llmdeploy.spec.source import Document, SourceMap, parse_documents
 
+# Spec files end in .yaml or .yml, in any case (m.YAML, m.Yml): a file with either name is
+# read, never skipped. Anything in the folders that is not readable is an error.
 SUFFIXES = (".yaml", ".yml")
 
 
@@ -90,47 +94,137 @@ class Portfolio:
         return self.environment_names + self.broken_environments
 
 
-def spec_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The YAML files under ``paths`` (files as given, folders searched recursively)."""
+def is_spec_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in SUFFIXES
+
+
+def spec_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """The YAML files under ``paths`` (files as given, folders searched recursively, symbolic
+    links followed), and what could not be searched: an unreadable folder, a dangling link."""
     out: list[Path] = []
+    problems: list[Diagnostic] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()))
-        elif path.is_file():
-            out.append(path)
-        else:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            if path.is_symlink():
+                raise LlmdeployError(
+                    f"{raw}: a symbolic link to {os.readlink(path)}, which does not exist"
+                ) from None
             raise LlmdeployError(
                 f"{raw}: no such file or folder (give spec files or folders such as models/ infra/)"
+            ) from None
+        except OSError as exc:
+            raise LlmdeployError(f"{raw}: cannot read: {exc.strerror}") from None
+        if stat.S_ISDIR(info.st_mode):
+            found: list[Path] = []
+            _walk(path, found, problems, set())
+            out.extend(sorted(found))
+        else:
+            out.append(path)  # as given, whatever its name; `load` refuses what is no file
+    return out, problems
+
+
+def _walk(
+    folder: Path, out: list[Path], problems: list[Diagnostic], seen: set[tuple[int, int]]
+) -> None:
+    try:
+        info = folder.stat()
+        if (info.st_dev, info.st_ino) in seen:
+            return  # a link back to a folder already searched
+        seen.add((info.st_dev, info.st_ino))
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(_unreadable(folder, "folder", exc))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir()  # follows symbolic links
+        except OSError:
+            is_dir = False
+        dangling = not is_dir and entry.is_symlink() and not os.path.exists(path)
+        if is_dir:
+            _walk(path, out, problems, seen)
+        elif dangling and entry.name.startswith(".#"):
+            continue  # an editor's lock file (Emacs: .#name.yaml), a dangling link by design
+        elif is_spec_name(entry.name):
+            out.append(path)  # `load` says what is wrong with it, if anything
+        elif dangling and not os.path.splitext(entry.name)[1]:
+            problems.append(_unreadable(path, "folder", None))  # it may have been a folder
+
+
+def _unreadable(path: Path, what: str, exc: OSError | None) -> Diagnostic:
+    if path.is_symlink() and not os.path.exists(path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        message = f"a symbolic link to {target}, which does not exist"
+        fix = f"point the link at an existing {what}, or remove it"
+    else:
+        reason = exc.strerror if exc is not None and exc.strerror else str(exc)
+        message = f"cannot read this {what}: {reason}"
+        mode = "u+rx" if what == "folder" else "u+r"
+        fix = f"make it readable (chmod {mode} {path}), or move it out of the spec folders"
+    return Diagnostic(str(path), 1, 1, f"({what})", message, fix=fix)
+
+
+_SPECIAL = {
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _read(path: Path) -> str | Diagnostic:
+    """The text of a spec file, or why it cannot be read."""
+    name = str(path)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            what = _SPECIAL.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            return Diagnostic(
+                name,
+                1,
+                1,
+                "(file)",
+                f"is {what}, not a regular file (reading it could wait forever)",
+                fix="give regular files only: remove it, or rename it to a name that does not "
+                "end in .yaml or .yml",
             )
-    return out
+        data = path.read_bytes()
+    except OSError as exc:
+        return _unreadable(path, "file", exc)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Diagnostic(
+            name, 1, 1, "(document)", f"not UTF-8 text: {exc.reason}", fix="save the file as UTF-8"
+        )
 
 
 def load(paths: Iterable[str | Path]) -> Portfolio:
     portfolio = Portfolio()
-    for path in spec_files(paths):
+    files, problems = spec_files(paths)
+    portfolio.diagnostics.extend(problems)
+    for path in files:
+        text = _read(path)
+        if isinstance(text, Diagnostic):
+            portfolio.diagnostics.append(text)
+            continue
         name = str(path)
         portfolio.files.append(name)
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            portfolio.diagnostics.append(
-                Diagnostic(
-                    name,
-                    1,
-                    1,
-                    "(document)",
-                    f"not UTF-8 text: {exc.reason}",
-                    fix="save the file as UTF-8",
-                )
-            )
-            continue
-        except OSError as exc:
-            raise LlmdeployError(f"{name}: cannot read: {exc.strerror}") from exc
         docs, problems = parse_documents(text, name)
         portfolio.diagnostics.extend(problems)
         for doc in docs:
             _add(portfolio, doc)
+    if not portfolio.files and portfolio.diagnostics:
+        # Nothing could be read: say why, rather than "no spec files".
+        raise SpecError(portfolio.diagnostics)
     _check_unique(portfolio)
     return portfolio
 
