@@ -75,3 +75,21 @@ def test_a_sound_rollback_lists_its_changes_and_needs_yes_without_a_terminal(aws
     done = _run("rollback", "flow-generation", "--env", "dev", "--yes", "-o", "json")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["version"] == 3
+
+
+def test_a_record_holds_only_its_own_environments_spec(aws, portfolio):
+    # A token pasted into prod's override (validate refuses it for prod) must not be copied
+    # into dev's history by a dev deploy.
+    spec = portfolio / "models" / "text-evaluation.yaml"
+    token = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    text = spec.read_text()
+    assert "environments:" not in text
+    spec.write_text(
+        text + f"  environments:\n    prod:\n      lmi:\n        extraEnv: {{HF_TOKEN: {token}}}\n"
+    )
+    assert _run("deploy", "--env", "dev", "text-evaluation").exit_code == 0
+    records = list((portfolio / ".llmdeploy/history/dev").glob("*/*.json"))
+    assert records and all(token not in p.read_text() for p in records)
+    (record,) = [json.loads(p.read_text()) for p in records if "text-evaluation" in p.parent.name]
+    assert "environments" not in record["spec"]["spec"]
+    assert "prod" not in record["spec_text"]

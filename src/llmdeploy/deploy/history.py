@@ -43,7 +43,7 @@ class Record:
     when: str  # ISO 8601, UTC
     template: str  # exactly as submitted to CloudFormation
     spec: dict[str, Any]  # the resolved spec this template was built from
-    spec_text: str  # the spec file as written
+    spec_text: str  # this environment's resolved spec, as YAML (never other environments')
     model: str | None = None
     version: int | None = None
     reason: str | None = None

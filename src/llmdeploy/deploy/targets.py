@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from llmdeploy.plan.resolve import ResolvedEnvironment
 
 
@@ -18,7 +20,7 @@ class Target:
     name: str  # the endpoint's or the model's name
     template: str  # the template text, exactly as it will be submitted
     spec: dict[str, Any]  # the resolved spec (JSON), for spec-level diffs
-    spec_text: str  # the spec file as written, for the record
+    spec_text: str  # the resolved spec as YAML (models), the environment file (endpoints)
     model: str | None = None
     version: int | None = None
     depends_on: tuple[str, ...] = ()
@@ -61,14 +63,17 @@ def build_targets(
         depends = (
             () if m.dedicated or m.endpoint is None else (names.endpoint_stack(m.endpoint.name),)
         )
+        resolved = m.spec.model_dump(by_alias=True, mode="json", exclude={"spec": {"environments"}})
         out.append(
             Target(
                 stack,
                 "dedicated" if m.dedicated else "model",
                 m.name,
                 summaries[stack].template.read_text(),
-                m.spec.model_dump(by_alias=True, mode="json", exclude={"spec": {"environments"}}),
-                Path(m.source.file).read_text(),
+                resolved,
+                # This environment's spec only, never the file as written: another
+                # environment's overrides are not this record's to keep.
+                yaml.safe_dump(resolved, sort_keys=False),
                 model=m.name,
                 version=m.spec.metadata.version,
                 depends_on=depends,
