@@ -46,7 +46,17 @@ def boundary(fn: F) -> F:
 
 
 def emit_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=False))
+    """``data`` as JSON on stdout. Never invalid JSON: a non-finite number (inf, NaN, which
+    json would write as Infinity/NaN) is an error instead of output."""
+    from llmdeploy.errors import LlmdeployError
+
+    try:
+        text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError as exc:
+        raise LlmdeployError(
+            f"cannot write the report as JSON: {exc} (a value is infinite or not a number)"
+        ) from None
+    print(text)
 
 
 def report_spec_error(exc: Any, output: OutputFormat) -> None:

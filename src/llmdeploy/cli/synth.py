@@ -33,9 +33,12 @@ def synth(
     ] = False,
 ) -> None:
     """Write the CloudFormation templates of an environment (one stack per endpoint and per
-    model). Spec errors stop it before CDK starts."""
+    model). Spec errors, and an output folder that cannot take the assembly, stop it before
+    CDK starts."""
+    from llmdeploy.synth.assembly import check_output_dir, synthesize
+
+    check_output_dir(outdir)  # first: a wrong -o is found without waiting for the checks
     checked = checked_or_exit(specs, [env], output)
-    from llmdeploy.synth.assembly import synthesize
 
     (resolved,) = checked.environments
     summaries = synthesize(resolved, outdir, models or (), nag=nag)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmdeploy.errors import LlmdeployError
+from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan.resolve import ResolvedEnvironment
 
 
@@ -23,31 +25,44 @@ def synthesize(
     env: ResolvedEnvironment, outdir: Path, models: Sequence[str] = (), *, nag: bool = False
 ) -> list[StackSummary]:
     """Synthesize the environment's stacks (or the named models and their endpoints) into
-    ``outdir``; with ``nag`` also run cdk-nag's AwsSolutions pack (findings fail synth)."""
+    ``outdir``; with ``nag`` also run cdk-nag's AwsSolutions pack (findings fail synth).
+
+    The folder is checked and created before CDK starts; a failure inside CDK (jsii) is a
+    `LlmdeployError` naming it, not a traceback. The Node.js process behind CDK ends with this
+    process (jsii stops it at exit)."""
+    prepare_output_dir(outdir)
     import aws_cdk as cdk
 
     from llmdeploy.synth.stacks import add_environment  # before aws_cdk: sets jsii's env
 
-    # The same context the CDK CLI gives an app (construct paths in each resource's metadata,
-    # no CDKMetadata resource per cdk.json), so both write the same templates.
-    app = cdk.App(
-        outdir=str(outdir),
-        analytics_reporting=False,
-        context={"aws:cdk:enable-path-metadata": True},
-    )
-    stacks = add_environment(app, env, models)
-    if nag:
-        from cdk_nag import AwsSolutionsChecks
-
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     try:
+        # The same context the CDK CLI gives an app (construct paths in each resource's
+        # metadata, no CDKMetadata resource per cdk.json), so both write the same templates.
+        app = cdk.App(
+            outdir=str(outdir),
+            analytics_reporting=False,
+            context={"aws:cdk:enable-path-metadata": True},
+        )
+        stacks = add_environment(app, env, models)
+        if nag:
+            from cdk_nag import AwsSolutionsChecks
+
+            cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
         assembly = app.synth()
-    except RuntimeError as exc:
-        if "ValidationFailed" not in str(exc):
+    except LlmdeployError:
+        raise
+    except Exception as exc:  # jsii: RuntimeError, JSIIError, both carrying CDK's message
+        if "ValidationFailed" in str(exc):
+            raise LlmdeployError(
+                f"cdk-nag found unacknowledged findings; see {outdir}/validation-report.json"
+            ) from None
+        if not _from_cdk(exc):
             raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LlmdeployError(
-            f"cdk-nag found unacknowledged findings; see {outdir}/validation-report.json"
-        ) from None
+            f"CDK could not synthesize into {outdir}: {clip(first, 300)} "
+            "(LLMDEPLOY_DEBUG=1 shows the traceback)"
+        ) from exc
     out = []
     for stack in stacks:
         artifact = assembly.get_stack_artifact(stack.artifact_id)
@@ -62,3 +77,114 @@ def synthesize(
             )
         )
     return out
+
+
+def _from_cdk(exc: BaseException) -> bool:
+    """Whether ``exc`` came from CDK's JavaScript side (through jsii), not from our code."""
+    from jsii.errors import JavaScriptError, JSIIError
+
+    return isinstance(exc, JSIIError) or isinstance(exc.__cause__, JavaScriptError)
+
+
+# Filesystems that hold no files (the kernel's, devices): CDK must never write there. Writing
+# to /proc hangs CDK's Node.js process; /sys and /dev fail late or fill memory.
+_SPECIAL_FILESYSTEMS = frozenset(
+    {
+        "autofs",
+        "binfmt_misc",
+        "bpf",
+        "cgroup",
+        "cgroup2",
+        "configfs",
+        "debugfs",
+        "devpts",
+        "devtmpfs",
+        "efivarfs",
+        "fusectl",
+        "hugetlbfs",
+        "mqueue",
+        "nsfs",
+        "proc",
+        "pstore",
+        "rpc_pipefs",
+        "securityfs",
+        "sysfs",
+        "tracefs",
+    }
+)
+_SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def check_output_dir(outdir: Path) -> None:
+    """Refuse, with a one-line reason, an output folder CDK could not write a cloud assembly
+    to: a file, a dangling link, a folder that is not writable, a special filesystem. Nothing
+    is created; `prepare_output_dir` does that."""
+    shown = f"output folder {outdir}"
+    if outdir.is_symlink() and not outdir.exists():
+        raise LlmdeployError(
+            f"{shown}: a symbolic link to {os.readlink(outdir)}, which does not exist "
+            "(give a folder, or fix the link)"
+        )
+    # The folder, or its nearest ancestor that exists: where the first write would land.
+    probe = Path(os.path.abspath(outdir))
+    while not os.path.lexists(probe):
+        probe = probe.parent
+    if probe.is_symlink() and not probe.exists():
+        raise LlmdeployError(
+            f"{shown}: {probe} is a symbolic link to {os.readlink(probe)}, which does not exist"
+        )
+    real = probe.resolve()
+    special = _special_filesystem(real)
+    if special:
+        raise LlmdeployError(
+            f"{shown}: {real} is on {special}, not a place for a cloud assembly "
+            "(give a folder of your own, e.g. -o cdk.out)"
+        )
+    if not real.is_dir():
+        what = f"{probe} is" if probe != Path(os.path.abspath(outdir)) else "is"
+        raise LlmdeployError(f"{shown}: {what} a file, not a folder (give a folder)")
+    if not os.access(real, os.W_OK | os.X_OK):
+        raise LlmdeployError(f"{shown}: {real} is not writable (give a folder you can write to)")
+    try:
+        if os.statvfs(real).f_flag & os.ST_RDONLY:
+            raise LlmdeployError(f"{shown}: {real} is on a read-only filesystem")
+    except OSError:
+        pass  # no statvfs: the write in prepare_output_dir tells
+
+
+def prepare_output_dir(outdir: Path) -> None:
+    """Check ``outdir`` (`check_output_dir`), create it, and make sure a file can be written
+    there, before CDK starts."""
+    check_output_dir(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=outdir):
+            pass
+    except OSError as exc:
+        raise LlmdeployError(
+            f"output folder {outdir}: cannot write there: {exc.strerror or exc}"
+        ) from None
+
+
+def _special_filesystem(path: Path) -> str | None:
+    """What special place ``path`` lies on (the proc filesystem, /dev), or None."""
+    text = str(path)
+    best, kind = "", None
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].encode().decode("unicode_escape")  # \040 is a space
+                inside = text == point or text.startswith(point.rstrip("/") + "/")
+                if inside and len(point) > len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        pass  # not Linux: the roots below still hold
+    if kind in _SPECIAL_FILESYSTEMS:
+        return f"the kernel's {kind} filesystem at {best}"
+    for root in _SPECIAL_ROOTS:
+        if text == root or text.startswith(root + "/"):
+            return f"the system folder {root}"
+    return None
