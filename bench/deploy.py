@@ -1,7 +1,10 @@
-"""Benchmark: deploy N model stacks to a moto server, change one, deploy again.
+"""Benchmark: deploy N model stacks to a moto server, change one, deploy again, retire one.
 
 Prints, for the first deployment and for the one-model change, the stacks deployed, the
-change sets created and the wall time (synthesis included); and the same for `diff`.
+change sets created and the wall time (synthesis included); the same for `diff`; a
+one-model change whose component autoscaling took to 2 copies (kept); retiring a model whose
+spec was removed; and the environment lock: what taking and releasing it costs, and how fast
+a second deploy is turned away while it is held.
 
     .venv/bin/python bench/deploy.py [--models 20]
 """
@@ -46,6 +49,14 @@ spec:
 """
 
 
+def _row(step: str, results, took: float) -> None:
+    print(
+        f"{step:<34} {len(results):>6} "
+        f"{sum(r.outcome == 'deployed' for r in results):>8} "
+        f"{sum(r.change_sets for r in results):>11} {took:>8.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=20)
@@ -71,7 +82,7 @@ def main() -> None:
             (root / f"models/{name}.yaml").write_text(MODEL.format(name=name, version=1, batch=32))
         paths = [root / "models", root / "infra"]
 
-        def run(fn):
+        def run(fn, **kw):
             with open(os.devnull, "w") as quiet:
                 ctx = service.open_environment(
                     paths,
@@ -79,12 +90,13 @@ def main() -> None:
                     PlainReporter(quiet),
                     poll_seconds=0.05,
                     history_root=root / "history",
+                    **kw,
                 )
                 start = time.perf_counter()
                 out = fn(ctx)
                 return out, time.perf_counter() - start
 
-        results, first = run(lambda ctx: service.deploy(ctx))
+        (results, _), first = run(lambda ctx: service.deploy(ctx))
         print(f"{'step':<34} {'stacks':>6} {'deployed':>8} {'change sets':>11} {'seconds':>8}")
         print(
             f"{'deploy from scratch':<34} {len(results):>6} "
@@ -98,12 +110,58 @@ def main() -> None:
             f"{'diff, one model changed':<34} {len(diffs):>6} {'-':>8} "
             f"{sum(d.status != 'unchanged' for d in diffs):>11} {took:>8.1f}"
         )
-        results, took = run(lambda ctx: service.deploy(ctx))
-        print(
-            f"{'deploy, one model changed':<34} {len(results):>6} "
-            f"{sum(r.outcome == 'deployed' for r in results):>8} "
-            f"{sum(r.change_sets for r in results):>11} {took:>8.1f}"
+        (results, _), took = run(lambda ctx: service.deploy(ctx))
+        _row("deploy, one model changed", results, took)
+
+        import boto3
+
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.update_inference_component_runtime_config(
+            InferenceComponentName="llmdeploy-bench-model-008",
+            DesiredRuntimeConfig={"CopyCount": 2},
         )
+        (root / "models/model-008.yaml").write_text(
+            MODEL.format(name="model-008", version=2, batch=64)
+        )
+        (results, _), took = run(lambda ctx: service.deploy(ctx))
+        copies = sm.describe_inference_component(
+            InferenceComponentName="llmdeploy-bench-model-008"
+        )["RuntimeConfig"]["DesiredCopyCount"]
+        _row(f"deploy, one changed, {copies} copies kept", results, took)
+
+        (root / "models/model-009.yaml").unlink()
+        retired, took = run(lambda ctx: service.retire(ctx, "model-009"), assume_yes=True)
+        print(
+            f"{'retire one removed model':<34} {len(retired):>6} "
+            f"{sum(r.outcome == 'retired' for r in retired):>8} {'-':>11} {took:>8.1f}"
+        )
+
+        from llmdeploy.deploy.lock import Locked, LockInfo
+
+        def lock_cycles(ctx, n=20):
+            for _ in range(n):
+                with service.locked(ctx, "deploy"):
+                    pass
+            return n
+
+        n, took = run(lock_cycles)
+        print(
+            f"{'lock taken and released (each)':<34} {'-':>6} {'-':>8} {'-':>11} {took / n:>8.4f}"
+        )
+
+        def turned_away(ctx):
+            assert ctx.history.try_lock(LockInfo.new("bench", "deploy", "someone")) is None
+            try:
+                service.deploy(ctx)
+            except Locked:
+                return True
+            finally:
+                ctx.history.break_lock("bench")
+            return False
+
+        refused, took = run(turned_away)
+        assert refused  # the second deploy never ran
+        print(f"{'second deploy while locked: refused':<34} {'-':>6} {0:>8} {0:>11} {took:>8.3f}")
     server.stop()
     print(
         "\n(moto server on 127.0.0.1; times include synthesizing every stack; moto executes "
