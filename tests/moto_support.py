@@ -129,6 +129,24 @@ def _patch_cloudformation() -> None:
 
     parsing.ResourceMap.build_resource_diff = build_resource_diff
 
+    # Updating a resource whose type moto cannot update (no update handler: AWS::KMS::Key,
+    # AWS::Logs::LogGroup): moto's parse_and_update_resource returns None, and ResourceMap.update
+    # stores that None over the resource: the stack forgets it. A change to such a resource (a
+    # new llmdeploy:version tag on the endpoint's key) then fails every later GetAtt to it,
+    # "Fn::GetAtt references undefined resource EndpointKey...", from the log group, a replaced
+    # EndpointConfig or the Outputs. CloudFormation updates these in place: the resource keeps
+    # its physical id and attributes. Keep it as it is (its new properties are not applied).
+    # A type moto skips altogether (no model: the alarms) stays None, as before.
+    original_update = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, *args, **kwargs):
+        updated = original_update(logical_id, resource_json, resources_map, *args, **kwargs)
+        if updated is None:
+            return resources_map._parsed_resources.get(logical_id)
+        return updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+
     # Change sets: moto lists only resources whose template text changed, not those changed
     # through a parameter (a new CopyCount): list what executing the change set updates.
     def diff(self):

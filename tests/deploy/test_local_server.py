@@ -629,6 +629,101 @@ def test_a_dedicated_endpoints_instance_count_scales_and_follows_stack_updates(a
     assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (1, 1)
 
 
+def _keyed_template(version: int) -> str:
+    """A dedicated endpoint whose config is encrypted with the stack's KMS key (GetAtt Arn),
+    as llmdeploy's are; every resource is tagged with the spec's version, the key too."""
+    tags = [{"Key": "llmdeploy:version", "Value": str(version)}]
+    key_arn = {"Fn::GetAtt": ["Key", "Arn"]}
+    return json.dumps(
+        {
+            "Resources": {
+                "Key": {
+                    "Type": "AWS::KMS::Key",
+                    "Properties": {
+                        "Description": "endpoint volumes",
+                        "KeyPolicy": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"AWS": f"arn:aws:iam::{MOTO_ACCOUNT}:root"},
+                                    "Action": "kms:*",
+                                    "Resource": "*",
+                                }
+                            ],
+                        },
+                        "Tags": tags,
+                    },
+                },
+                "Logs": {
+                    "Type": "AWS::Logs::LogGroup",
+                    "Properties": {
+                        "LogGroupName": "/aws/sagemaker/Endpoints/reasoning",
+                        "KmsKeyId": key_arn,
+                        "Tags": tags,
+                    },
+                },
+                "Model": {
+                    "Type": "AWS::SageMaker::Model",
+                    "Properties": {
+                        "ExecutionRoleArn": ROLE,
+                        "PrimaryContainer": {"Image": f"img:{version}"},
+                        "Tags": tags,
+                    },
+                },
+                "Config": {
+                    "Type": "AWS::SageMaker::EndpointConfig",
+                    "Properties": {
+                        "KmsKeyId": key_arn,
+                        "ProductionVariants": [
+                            {
+                                "VariantName": "AllTraffic",
+                                "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
+                                "InstanceType": "ml.p5en.48xlarge",
+                                "InitialInstanceCount": 1,
+                            }
+                        ],
+                        "Tags": tags,
+                    },
+                },
+                "Endpoint": {
+                    "Type": "AWS::SageMaker::Endpoint",
+                    "Properties": {
+                        "EndpointName": "reasoning",
+                        "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+                        "Tags": tags,
+                    },
+                },
+            },
+            "Outputs": {"KeyArn": {"Value": key_arn}},
+        }
+    )
+
+
+def test_a_key_moto_cannot_update_keeps_its_arn_for_the_resources_replaced_around_it(aws):
+    cfn, sm, kms = _client("cloudformation"), _client("sagemaker"), _client("kms")
+    _change_set(cfn, "endpoint-reasoning", _keyed_template(1), create=True)
+    config = sm.describe_endpoint(EndpointName="reasoning")["EndpointConfigName"]
+    key = sm.describe_endpoint_config(EndpointConfigName=config)["KmsKeyId"]
+
+    # A new version: a new model, so a new config the endpoint moves to; the key's and the log
+    # group's tags change too, and moto has no update for either type (moto made them None,
+    # and the config's GetAtt failed: "references undefined resource Key").
+    described = _change_set(cfn, "endpoint-reasoning", _keyed_template(2), create=False)
+    assert {("Modify", "Key"), ("Modify", "Config"), ("Modify", "Endpoint")} <= _changes(described)
+    moved = sm.describe_endpoint(EndpointName="reasoning")["EndpointConfigName"]
+    assert moved != config
+    assert sm.describe_endpoint_config(EndpointConfigName=moved)["KmsKeyId"] == key
+    assert [k["KeyArn"] for k in kms.list_keys()["Keys"]] == [key]  # the one key, kept
+    groups = _client("logs").describe_log_groups(logGroupNamePrefix="/aws/sagemaker")
+    assert [g["logGroupName"] for g in groups["logGroups"]] == [
+        "/aws/sagemaker/Endpoints/reasoning"
+    ]  # kept too (moto stores no KmsKeyId from CloudFormation: not checked)
+    (stack,) = cfn.describe_stacks(StackName="endpoint-reasoning")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert stack["Outputs"] == [{"OutputKey": "KeyArn", "OutputValue": key}]
+
+
 # --- stacks' tags, S3 conditional writes, CloudWatch -------------------------------------------
 
 
