@@ -122,16 +122,18 @@ class Retirer:
         poll_seconds: float = 3.0,
         pending: Pending | None = None,
     ):
+        self.aws = aws
+        self.cfn = aws.client("cloudformation")
+        self.history = history
         self.pending = pending
-        self.aws, self.cfn = aws, aws.client("cloudformation")
-        self.history, self.environment, self.who, self.names = history, environment, who, names
+        self.environment = environment
+        self.who = who
+        self.names = names
         self.reporter = reporter
-        self.assume_yes, self.confirm, self.force, self.poll = (
-            assume_yes,
-            confirm,
-            force,
-            poll_seconds,
-        )
+        self.assume_yes = assume_yes
+        self.confirm = confirm
+        self.force = force  # retire models in use (never an endpoint with models on it)
+        self.poll = poll_seconds
         self.stopping = threading.Event()
 
     # --- what would go --------------------------------------------------------------------
