@@ -242,16 +242,8 @@ def execute(
         raise LlmdeployError(f"{stack}: cannot execute the change set: {describe(exc)}") from exc
     reason = None
     while True:
-        for event in reversed(_events(cfn, stack)):
-            if event["EventId"] in seen:
-                continue
-            seen.add(event["EventId"])
-            text = f"{event.get('LogicalResourceId')} {event.get('ResourceStatus')}"
-            if event.get("ResourceStatusReason"):
-                text += f": {event['ResourceStatusReason']}"
-                if event.get("ResourceStatus", "").endswith("FAILED") and reason is None:
-                    reason = f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
-            on_event(text)
+        found = _report_events(cfn, stack, seen, on_event)  # always: they are progress
+        reason = reason or found
         # Right after ExecuteChangeSet the stack may still show its previous, settled status
         # (or REVIEW_IN_PROGRESS for a new one): decide only once the change set itself says
         # its execution has ended.
@@ -286,6 +278,24 @@ def discard_new_stack(cfn: Any, stack: str) -> None:
             cfn.delete_stack(StackName=stack)
 
 
+def _report_events(
+    cfn: Any, stack: str, seen: set[str], on_event: Callable[[str], None]
+) -> str | None:
+    """Report the stack's events not seen yet, oldest first; the first failure's reason."""
+    reason = None
+    for event in reversed(_events(cfn, stack)):
+        if event["EventId"] in seen:
+            continue
+        seen.add(event["EventId"])
+        text = f"{event.get('LogicalResourceId')} {event.get('ResourceStatus')}"
+        if event.get("ResourceStatusReason"):
+            text += f": {event['ResourceStatusReason']}"
+            if event.get("ResourceStatus", "").endswith("FAILED") and reason is None:
+                reason = f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
+        on_event(text)
+    return reason
+
+
 def _events(cfn: Any, stack: str) -> list[dict[str, Any]]:
     try:
         return cfn.describe_stack_events(StackName=stack)["StackEvents"][:100]
@@ -310,16 +320,8 @@ def delete(
         raise LlmdeployError(f"{info.name}: cannot delete the stack: {describe(exc)}") from exc
     reason = None
     while True:
-        for event in reversed(_events(cfn, ref)):
-            if event["EventId"] in seen:
-                continue
-            seen.add(event["EventId"])
-            text = f"{event.get('LogicalResourceId')} {event.get('ResourceStatus')}"
-            if event.get("ResourceStatusReason"):
-                text += f": {event['ResourceStatusReason']}"
-                if event.get("ResourceStatus", "").endswith("FAILED") and reason is None:
-                    reason = f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
-            on_event(text)
+        found = _report_events(cfn, ref, seen, on_event)  # always: they are progress
+        reason = reason or found
         try:
             stacks = cfn.describe_stacks(StackName=ref)["Stacks"]
         except ClientError as exc:
