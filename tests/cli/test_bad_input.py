@@ -90,6 +90,18 @@ def test_an_unreadable_models_folder_is_an_error_not_zero_models(specs):
     assert "fix: make it readable (chmod u+rx models)" in result.stderr
 
 
+def test_an_unreadable_folder_named_on_the_command_line_exits_1_not_2(specs):
+    # Exit 2 is `diff --exit-code`'s "would change": a bad path must not look like it.
+    specs.standard()
+    (specs.root / "models").chmod(0)
+    try:
+        result = _run(["validate", "models", "infra"], specs.root, unprivileged=True)
+    finally:
+        (specs.root / "models").chmod(0o755)
+    assert result.returncode == 1, result.stderr
+    assert "cannot read this folder: Permission denied" in result.stderr
+
+
 def test_an_unreadable_subfolder_is_an_error(specs):
     specs.standard()
     sub = specs.root / "models/team-b"

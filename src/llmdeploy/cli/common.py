@@ -71,7 +71,9 @@ def report_spec_error(exc: Any, output: OutputFormat) -> None:
 
 PathsArgument = Annotated[
     list[Path] | None,
-    typer.Argument(help="Spec files or folders. Default: models/ and infra/."),
+    # readable=False: an unreadable path is the loader's error (located, exit 1), not a
+    # usage error (exit 2, which `diff --exit-code` means "would change").
+    typer.Argument(help="Spec files or folders. Default: models/ and infra/.", readable=False),
 ]
 EnvsOption = Annotated[
     list[str] | None,

@@ -22,7 +22,9 @@ from llmdeploy.cli.common import (
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="The environment.")]
 SpecsOption = Annotated[
     list[Path] | None,
-    typer.Option("--specs", help="Spec files or folders. Default: models/ and infra/."),
+    typer.Option(
+        "--specs", help="Spec files or folders. Default: models/ and infra/.", readable=False
+    ),
 ]
 LockTimeoutOption = Annotated[
     float,
