@@ -62,6 +62,28 @@ def test_numbers_in_yaml_1_1_forms_are_refused_with_the_text_and_the_fix(
     assert f"spec.resources.memoryMiB = {written}: " in d.render()  # as written, no quotes
 
 
+@pytest.mark.parametrize(("written", "meant"), [("yes", "true"), ("No", "false"), ("OFF", "false")])
+def test_yaml_1_1_booleans_are_refused_with_the_fix(specs, written, meant):
+    env = mutate(base_environment(), spec__security={"networkIsolation": True})
+    specs.standard(env)
+    _write_raw(specs, "infra/prod.yaml", env, "networkIsolation:", f"networkIsolation: {written}")
+    (d,) = specs.errors()
+    assert d.path == "spec.security.networkIsolation" and d.value == written
+    assert f"YAML 1.1 reads {written} as {meant}, YAML 1.2 and JSON as text" in d.message
+    assert (
+        d.fix
+        == f'write {meant}; or, if it is text, put it in quotes: networkIsolation: "{written}"'
+    )
+
+
+def test_true_and_false_in_any_case_are_booleans(specs):
+    env = mutate(base_environment(), spec__security={"networkIsolation": True})
+    specs.standard(env)
+    _write_raw(specs, "infra/prod.yaml", env, "networkIsolation:", "networkIsolation: False")
+    (resolved,) = specs.check().environments
+    assert resolved.doc.spec.spec.security.network_isolation is False
+
+
 def test_wait_seconds_in_minutes_and_seconds_is_refused(specs):
     env = base_environment()
     env["spec"]["endpoints"][0]["rollout"] = {"waitSeconds": 600}

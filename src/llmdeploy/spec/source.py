@@ -5,10 +5,11 @@ values from the nodes ourselves so that every later error can point at ``file:li
 Sequences become tuples (the parsed specs are immutable), duplicate keys are errors (PyYAML
 silently keeps the last one), and the merge key ``<<`` works as usual.
 
-Two kinds of scalar are refused wherever they stand, because they would not mean what they
+Three kinds of scalar are refused wherever they stand, because they would not mean what they
 say: numbers in a form other than plain decimal (YAML 1.1 reads ``0100`` as octal 64, ``1:30``
 as 90, ``0x10`` as 16, ``.inf`` and ``.nan`` as non-numbers; YAML 1.2 and JSON read some of
-them otherwise), and strings holding CDK's token markers (``${Token[...]}``), which CDK would
+them otherwise), booleans other than true/false (YAML 1.1 reads ``yes``, ``no``, ``on``,
+``off`` as booleans, YAML 1.2 as text), and strings holding CDK's token markers (``${Token[...]}``), which CDK would
 resolve as a reference instead of writing them as text. Those problems are reported without
 stopping the document: the rest of it is still checked.
 """
@@ -199,6 +200,7 @@ _PLAIN_TAGS = frozenset(
 MAX_NODES = 100_000  # a spec is hundreds of values; more means an alias "billion laughs"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
 
 # The only number forms a spec takes: what YAML 1.1, YAML 1.2 and JSON all read the same way.
 # A leading + is allowed (all read +5 as 5); a leading zero, a base prefix, `_` separators,
@@ -332,6 +334,20 @@ class _Builder:
                     text,
                 )
                 return text  # as text: a type error about it would repeat this one
+        elif node.tag == _BOOL and text.lower() not in ("true", "false"):
+            # YAML 1.1 reads yes/no/on/off (any case) as booleans, YAML 1.2 and JSON as text:
+            # `networkIsolation: off` must not depend on which reader a tool uses.
+            meant = "true" if value else "false"
+            key = path[-1] if path and isinstance(path[-1], str) else None
+            quoted = f'{clip(key)}: "{clip(text)}"' if key else f'"{clip(text)}"'
+            self._refuse(
+                node,
+                path,
+                f"YAML 1.1 reads {clip(text)} as {meant}, YAML 1.2 and JSON as text",
+                f"write {meant}; or, if it is text, put it in quotes: {quoted}",
+                text,
+            )
+            return text
         elif isinstance(value, str) and CDK_TOKEN.search(value):
             marker = CDK_TOKEN.search(value).group(0)  # type: ignore[union-attr]
             token = f"{marker}...]}}" if "Token[" in marker else f"the number {marker}"
