@@ -99,6 +99,10 @@ def test_lmi_settings_map_to_their_container_variables():
         "OPTION_MAX_MODEL_LEN": "8192",
         "OPTION_DTYPE": "bf16",
         "OPTION_ENABLE_PREFIX_CACHING": "true",
+        # Weights from S3 are in /opt/ml/model, where LMI is told to load them from, and LMI
+        # waits for them as long as SageMaker does (30B or less: LMI's own 1800 s).
+        "OPTION_MODEL_ID": "/opt/ml/model",
+        "OPTION_MODEL_LOADING_TIMEOUT": "1800",
     }
 
 
@@ -190,3 +194,31 @@ def test_tensorrt_llm_gets_every_quantization_it_builds_with(quantization):
     m = _model(spec__lmi__rollingBatch="trtllm", spec__lmi__quantization=quantization)
     env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert env["OPTION_QUANTIZE"] == quantization
+
+
+@pytest.mark.parametrize(
+    ("size", "startup"),
+    [(8, 1800), (None, 1800), (30, 1800), (70, 2600), (200, 3600)],
+)
+def test_startup_and_loading_timeouts_come_from_the_size_and_agree(size, startup):
+    # LMI's 1800 s, plus 20 s per billion parameters above 30B, within SageMaker's 3600 s; LMI
+    # gets the same figure, so neither gives up while the other still waits.
+    m = _model(spec__sizeBillions=size)
+    assert engines.startup_timeout_seconds(m.spec) == startup
+    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    assert env["OPTION_MODEL_LOADING_TIMEOUT"] == str(startup)
+
+
+def test_a_longer_loading_timeout_in_extra_env_raises_sagemakers_up_to_its_ceiling():
+    m = _model(spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "3000"})
+    assert engines.startup_timeout_seconds(m.spec) == 3000
+    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    assert env["OPTION_MODEL_LOADING_TIMEOUT"] == "3000"
+    far = _model(spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "7200"})
+    assert engines.startup_timeout_seconds(far.spec) == 3600
+
+
+def test_hub_weights_get_no_model_dir():
+    m = _model(spec__source={"huggingFaceId": "org/m"})
+    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    assert env["HF_MODEL_ID"] == "org/m" and "OPTION_MODEL_ID" not in env

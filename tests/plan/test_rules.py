@@ -38,6 +38,15 @@ CASES = [
         "error",
     ),
     (
+        "lmi-loading-timeout",
+        {},
+        {"spec__lmi__extraEnv": {"OPTION_MODEL_LOADING_TIMEOUT": "600"}},
+        "spec.lmi.extraEnv.OPTION_MODEL_LOADING_TIMEOUT",
+        "LMI would stop loading the model after 600 s while SageMaker waits 1800 s",
+        "OPTION_MODEL_LOADING_TIMEOUT",
+        "error",
+    ),
+    (
         "names-disjoint",
         {},
         {"metadata__name": "pool"},
@@ -258,9 +267,11 @@ CASES = [
     (
         "env-vars-limit",
         {},
-        {"spec__lmi__extraEnv": {f"OPTION_X{i}": "1" for i in range(14)}},
+        {"spec__lmi__extraEnv": {f"OPTION_X{i}": "1" for i in range(12)}},
         "spec.lmi.extraEnv",
-        "would get 17 environment variables",
+        # 5 of llmdeploy's: rolling batch, TP, dtype, and where the weights are and how long
+        # they may take to load (OPTION_MODEL_ID, OPTION_MODEL_LOADING_TIMEOUT).
+        "would get 17 environment variables (5 from the LMI settings",
         "extraEnv:",
         "error",
     ),
@@ -482,3 +493,35 @@ def test_a_linear_step_under_10_percent_is_refused(specs):
     specs.standard(env)
     (d,) = specs.errors()
     assert d.rule == "endpoint-rollout-valid" and "10% to 50%" in d.message
+
+
+@pytest.mark.parametrize(
+    ("value", "severity", "words"),
+    [
+        ("30m", "error", "a whole number of seconds"),
+        ("7200", "warning", "SageMaker waits at most 3600 s"),
+    ],
+)
+def test_loading_timeout_in_extra_env(specs, value, severity, words):
+    model = mutate(base_model(), spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": value})
+    specs.standard(None, model)
+    try:
+        found = list(specs.check().warnings)
+    except SpecError as exc:
+        found = list(exc.diagnostics)
+    (d,) = [d for d in found if d.rule == "lmi-loading-timeout"]
+    assert d.severity == severity and words in d.message
+
+
+def test_a_longer_loading_timeout_is_accepted_and_raises_sagemakers(specs):
+    model = mutate(base_model(), spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "2400"})
+    specs.standard(None, model)
+    (m,) = specs.check().environments[0].models
+    assert m.startup_timeout_seconds == 2400
+    assert m.environment["OPTION_MODEL_LOADING_TIMEOUT"] == "2400"
+
+
+def test_model_id_in_extra_env_is_refused_the_source_sets_it(specs):
+    specs.standard(None, mutate(base_model(), spec__lmi__extraEnv={"OPTION_MODEL_ID": "/x"}))
+    (d,) = specs.errors()
+    assert d.rule == "extra-env-no-shadowing" and "set by llmdeploy from source" in d.message

@@ -24,9 +24,10 @@ def _largest(specs):
         spec__stackPrefix="p" * 20,
         spec__security={"vpc": vpc, "networkIsolation": True},
     )
-    # 16 container variables at SageMaker's 1,024 characters each, both rollback alarms,
-    # scale to zero, the longest name that still fits.
-    extra = {f"OPTION_PASS_THROUGH_{i:02d}": "v" * 1024 for i in range(12)}
+    # 16 container variables at SageMaker's 1,024 characters each (6 of llmdeploy's: the
+    # four LMI settings below, the weights' directory and the loading timeout), both rollback
+    # alarms, scale to zero, the longest name that still fits.
+    extra = {f"OPTION_PASS_THROUGH_{i:02d}": "v" * 1024 for i in range(10)}
     model = mutate(
         base_model("m" * 42),
         spec__lmi={

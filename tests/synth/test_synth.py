@@ -307,3 +307,27 @@ def test_npx_cdk_synth_writes_the_same_templates(tmp_path, assemblies):
         for p in tmp_path.glob("*.template.json")
     }
     assert theirs == ours
+
+
+def test_weights_load_from_opt_ml_model_and_both_timeouts_agree(assemblies):
+    t = _templates(assemblies, "prod")
+    # agent-planner is 70B: 1800 s + 40 × 20 s for SageMaker's download and health check,
+    # and LMI's model-loading timeout is the same, so neither gives up before the other.
+    planner = t["llm-prod-model-agent-planner"]
+    (ic,) = _resources(planner, "AWS::SageMaker::InferenceComponent")
+    assert ic["Specification"]["StartupParameters"] == {
+        "ModelDataDownloadTimeoutInSeconds": 2600,
+        "ContainerStartupHealthCheckTimeoutInSeconds": 2600,
+    }
+    (model,) = _resources(planner, "AWS::SageMaker::Model")
+    env = model["PrimaryContainer"]["Environment"]
+    assert env["OPTION_MODEL_LOADING_TIMEOUT"] == "2600"
+    assert env["OPTION_MODEL_ID"] == "/opt/ml/model"  # where ModelDataSource puts the weights
+    assert model["PrimaryContainer"]["ModelDataSource"]["S3DataSource"]["CompressionType"] == "None"
+    # The dedicated 70B endpoint: the same figures on its production variant.
+    ded = t["llm-prod-model-reasoning-70b"]
+    (config,) = _resources(ded, "AWS::SageMaker::EndpointConfig")
+    variant = config["ProductionVariants"][0]
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 2600
+    (ded_model,) = _resources(ded, "AWS::SageMaker::Model")
+    assert ded_model["PrimaryContainer"]["Environment"]["OPTION_MODEL_LOADING_TIMEOUT"] == "2600"

@@ -23,6 +23,37 @@ if TYPE_CHECKING:
 # SageMaker: an inference component's container takes at most 16 environment variables.
 MAX_ENV_VARS = 16
 
+# --- Loading the weights: where they are and how long it may take --------------------------
+#
+# One place for the timeouts, because two programs keep one each and they must agree:
+#
+# - LMI gives up loading a model after `option.model_loading_timeout` seconds, 1800 by default,
+#   and asks that on SageMaker the startup health check be "at least model loading timeout"
+#   (djl-serving serving/docs/lmi/deployment_guide/configurations.md).
+# - SageMaker waits ContainerStartupHealthCheckTimeoutInSeconds for the container's first
+#   health check, and ModelDataDownloadTimeoutInSeconds for the weights: each 60 to 3600 s
+#   (botocore sagemaker/2017-07-24/service-2.json, shapes
+#   ProductionVariantContainerStartupHealthCheckTimeoutInSeconds and
+#   ProductionVariantModelDataDownloadTimeoutInSeconds; cfn-lint's
+#   AWS::SageMaker::InferenceComponent schema, StartupParameterTimeoutInSeconds).
+#
+# llmdeploy sets both: the startup timeout from the model's size, and LMI's loading timeout
+# equal to it (LMI's never shorter than SageMaker's, and SageMaker's at least LMI's), unless
+# extraEnv sets OPTION_MODEL_LOADING_TIMEOUT, which then raises the startup timeout with it.
+LMI_MODEL_LOADING_TIMEOUT = 1800  # djl-serving configurations.md, option.model_loading_timeout
+STARTUP_TIMEOUT_MIN, STARTUP_TIMEOUT_MAX = 60, 3600  # botocore, see above
+# llmdeploy's own allowance (no source gives one): downloading and loading grow with the
+# weights; above 30B parameters a model gets 20 s more per billion than LMI's default.
+STARTUP_BASE_BILLIONS = 30
+STARTUP_SECONDS_PER_BILLION = 20
+LOADING_TIMEOUT_ENV = "OPTION_MODEL_LOADING_TIMEOUT"
+# Weights from S3 (a ModelDataSource prefix, or a .tar.gz) are placed in /opt/ml/model, and LMI
+# asks for OPTION_MODEL_ID=/opt/ml/model with uncompressed artifacts (djl-serving
+# serving/docs/lmi/deployment_guide/deploying-your-endpoint.md, "Using ModelDataSource to deploy
+# uncompressed model artifacts"; SageMaker: API_S3ModelDataSource, "relative to /opt/ml/model").
+MODEL_ID_ENV = "OPTION_MODEL_ID"
+SAGEMAKER_MODEL_DIR = "/opt/ml/model"
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -118,18 +149,47 @@ def weight_bytes_per_parameter(quantization: str, dtype: str | None) -> float:
     return BYTES_PER_PARAMETER.get(quantization, BYTES_PER_DTYPE[dtype])
 
 
+def user_loading_timeout(spec: ModelSpec) -> int | None:
+    """OPTION_MODEL_LOADING_TIMEOUT as extraEnv sets it, in seconds (None: unset, or not a
+    whole number, which `rules` refuses)."""
+    raw = spec.lmi.extra_env.get(LOADING_TIMEOUT_ENV)
+    return int(raw) if raw is not None and raw.strip().isdigit() else None
+
+
+def startup_timeout_seconds(spec: ModelSpec) -> int:
+    """SageMaker's startup timeouts (the weights' download, and the container's first health
+    check, each): LMI's 1800 s plus 20 s per billion parameters above 30B (30B where the size is
+    not given), or the user's OPTION_MODEL_LOADING_TIMEOUT if longer, within 60..3600 s."""
+    size = spec.size_billions or STARTUP_BASE_BILLIONS
+    derived = LMI_MODEL_LOADING_TIMEOUT + max(0, size - STARTUP_BASE_BILLIONS) * (
+        STARTUP_SECONDS_PER_BILLION
+    )
+    wanted = max(derived, user_loading_timeout(spec) or 0)
+    return int(min(STARTUP_TIMEOUT_MAX, max(STARTUP_TIMEOUT_MIN, wanted)))
+
+
+def model_loading_timeout_seconds(spec: ModelSpec) -> int:
+    """LMI's option.model_loading_timeout: the user's extraEnv value, else the startup timeout
+    itself (so that neither program gives up before the other)."""
+    user = user_loading_timeout(spec)
+    return user if user is not None else startup_timeout_seconds(spec)
+
+
 def container_environment(spec: ModelSpec, engine: Engine, devices: int) -> dict[str, str]:
     """The container's environment for one copy of the model: typed settings, then extraEnv.
 
     ``devices`` is what one copy sees (the copy's accelerators, or the whole instance for a
     dedicated endpoint): tensor parallelism defaults to it, because each copy sees only its
-    own devices and LMI's own default differs between images.
+    own devices and LMI's own default differs between images. Weights from S3 are loaded
+    from /opt/ml/model, and LMI waits as long for them as SageMaker does (see above).
     """
     lmi = spec.lmi
     env: dict[str, str] = {}
     if spec.source.hugging_face_id:
         env["HF_MODEL_ID"] = spec.source.hugging_face_id
-    # With an S3 source SageMaker places the weights in /opt/ml/model, LMI's default location.
+    elif spec.source.s3_uri:
+        env[MODEL_ID_ENV] = SAGEMAKER_MODEL_DIR  # where SageMaker puts them, as LMI asks
+    env[LOADING_TIMEOUT_ENV] = str(model_loading_timeout_seconds(spec))
     if engine.entrypoint:
         env["OPTION_ENTRYPOINT"] = engine.entrypoint
     if lmi.rolling_batch:

@@ -73,6 +73,10 @@ class ResolvedModel:
             return None
         return Demand(res.accelerators, res.memory_mib, res.cpu_cores or 0.0)
 
+    @property
+    def startup_timeout_seconds(self) -> int:
+        return engines.startup_timeout_seconds(self.spec.spec)
+
 
 @dataclass(frozen=True)
 class ResolvedEnvironment:

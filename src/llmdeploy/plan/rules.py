@@ -575,11 +575,12 @@ def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 def _env_limit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     count = len(m.environment)
     if count > MAX_ENV_VARS:
-        typed = count - len(m.spec.spec.lmi.extra_env)
+        typed = len(set(m.environment) - set(m.spec.spec.lmi.extra_env))
         yield m.source.diagnostic(
             ("spec", "lmi", "extraEnv"),
             f"the container would get {count} environment variables ({typed} from the LMI "
-            f"settings, {len(m.spec.spec.lmi.extra_env)} from extraEnv); SageMaker allows "
+            f"settings and the weights' location and loading timeout, "
+            f"{len(m.spec.spec.lmi.extra_env)} from extraEnv); SageMaker allows "
             f"{MAX_ENV_VARS} per inference component",
             key=True,
             fix=f"remove {count - MAX_ENV_VARS} extraEnv entries (defaults need none)",
@@ -597,6 +598,51 @@ def _no_shadow(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
                 key=True,
                 fix=f"remove {key} from extraEnv and set {owner} instead",
             )
+
+
+@rule(
+    "lmi-loading-timeout",
+    "model",
+    "An OPTION_MODEL_LOADING_TIMEOUT in extraEnv is never shorter than SageMaker's startup "
+    "timeout.",
+)
+def _loading_timeout(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    name = engines.LOADING_TIMEOUT_ENV
+    raw = m.spec.spec.lmi.extra_env.get(name)
+    if raw is None:
+        return  # llmdeploy sets it equal to the startup timeout
+    path = ("spec", "lmi", "extraEnv", name)
+    startup = m.startup_timeout_seconds
+    seconds = engines.user_loading_timeout(m.spec.spec)
+    if seconds is None:
+        yield m.source.diagnostic(
+            path,
+            "is LMI's model-loading timeout, a whole number of seconds",
+            value=raw,
+            fix=f'write it as a quoted number of seconds, e.g. "{startup}", or remove it',
+        )
+    elif seconds < startup:
+        # LMI would give up loading while SageMaker still waits: the copy fails to start
+        # although SageMaker's timeout (derived from sizeBillions) allowed it more time.
+        yield m.source.diagnostic(
+            path,
+            f"LMI would stop loading the model after {seconds} s while SageMaker waits "
+            f"{startup} s for it (its startup health check, from sizeBillions: "
+            f"{m.spec.spec.size_billions or engines.STARTUP_BASE_BILLIONS:g}B)",
+            value=raw,
+            fix=f'set {name}: "{startup}" or more, or remove it (llmdeploy then sets it to '
+            f"{startup})",
+        )
+    elif seconds > engines.STARTUP_TIMEOUT_MAX:
+        d = m.source.diagnostic(
+            path,
+            f"SageMaker waits at most {engines.STARTUP_TIMEOUT_MAX} s for a container to start; "
+            "a copy still loading then is stopped whatever LMI's timeout says",
+            value=raw,
+            fix=f'set {name}: "{engines.STARTUP_TIMEOUT_MAX}" or less, and make loading faster '
+            "(fewer bytes: a quantized checkpoint; more devices per copy)",
+        )
+        yield _warning(d)
 
 
 _SECRET_VALUE = re.compile(

@@ -19,6 +19,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from llmdeploy.catalog.engines import startup_timeout_seconds
 from llmdeploy.constructs import (
     Autoscaling,
     Counts,
@@ -50,10 +51,6 @@ _METRIC = {
     "concurrent-requests-per-copy": ScalingMetric.CONCURRENT_REQUESTS_PER_COPY,
     "invocations-per-copy": ScalingMetric.INVOCATIONS_PER_COPY,
 }
-# Startup: downloading tens of GB and loading them onto devices takes minutes; SageMaker's
-# ceiling for both timeouts is an hour. Larger models get more time.
-_STARTUP_SECONDS_PER_BILLION = 20
-LMI_LOADING_TIMEOUT = 1800  # option.model_loading_timeout's default (djl-serving docs)
 
 
 # Capacity as stack parameters: the deploy engine passes what runs (llmdeploy.deploy.capacity),
@@ -314,11 +311,9 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
 
 
 def startup_timeout(m: ResolvedModel) -> int:
-    """Seconds for the weights download and for the first health check, each: at least
-    LMI's own model-loading timeout (1800 s by default; SageMaker's must not be shorter), plus
-    20 s per billion parameters above 30B, within SageMaker's ceiling of 3600."""
-    size = m.spec.spec.size_billions or 30
-    return int(min(3600, LMI_LOADING_TIMEOUT + max(0, size - 30) * _STARTUP_SECONDS_PER_BILLION))
+    """Seconds for the weights download and for the first health check, each: the catalog's
+    one rule (`engines.startup_timeout_seconds`), which LMI's loading timeout matches."""
+    return startup_timeout_seconds(m.spec.spec)
 
 
 def _acknowledge_environment(scope: Construct, spec: Environment) -> None:
