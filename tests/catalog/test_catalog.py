@@ -222,3 +222,21 @@ def test_hub_weights_get_no_model_dir():
     m = _model(spec__source={"huggingFaceId": "org/m"})
     env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert env["HF_MODEL_ID"] == "org/m" and "OPTION_MODEL_ID" not in env
+
+
+@pytest.mark.parametrize(
+    ("batch", "max_copies", "limits", "percent", "copies"),
+    [
+        (1, 1, (1, 1), 50, 1),  # one copy: the most SageMaker allows, 50%, rounds to 1 copy
+        (1, 2, (1, 1), 50, 1),
+        (1, 3, (1, 1), 33, 1),
+        (1, 6, (1, 3), 16, 1),
+        (3, 6, (1, 3), 50, 3),
+        (1, 20, (1, 10), 5, 1),
+        (1, 30, (2, 15), 5, 2),  # 5% of 30 copies is more than the one asked for
+    ],
+)
+def test_rolling_batches_stay_within_5_to_50_percent(batch, max_copies, limits, percent, copies):
+    assert engines.rolling_batch_limits(max_copies) == limits
+    assert engines.rolling_batch_percent(batch, max_copies) == percent
+    assert engines.rolling_batch_copies(batch, max_copies) == copies

@@ -248,7 +248,10 @@ def test_inference_component_specification(stack):
             "DeploymentConfig": {
                 "RollingUpdatePolicy": Match.object_like(
                     {
-                        "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1},
+                        # One copy of copies.max 4, as a share: within SageMaker's 5-50% at
+                        # whatever count autoscaling has set; a rollback moves the same share.
+                        "MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+                        "RollbackMaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
                         "WaitIntervalInSeconds": 120,
                     }
                 )
@@ -339,6 +342,22 @@ def test_tarball_goes_to_model_data_url_and_hub_models_get_no_data(stack):
         "AWS::SageMaker::Model",
         {"PrimaryContainer": {"Image": IMAGE, "Environment": {"HF_MODEL_ID": "org/m"}}},
     )
+
+
+def test_a_one_copy_model_rolls_half_its_copies_that_is_one(stack):
+    # COPY_COUNT 1 would be 100% of one copy, outside SageMaker's 5-50%; 50% is the most it
+    # allows, and a batch is at least one copy.
+    _component(stack, _endpoint(stack), copies=Counts(1, 1, 1))
+    policy = Template.from_stack(stack).find_resources("AWS::SageMaker::InferenceComponent")
+    (ic,) = policy.values()
+    rolling = ic["Properties"]["DeploymentConfig"]["RollingUpdatePolicy"]
+    assert rolling["MaximumBatchSize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
+    assert rolling["RollbackMaximumBatchSize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
+
+
+def test_a_batch_over_half_the_copies_is_refused(stack):
+    with pytest.raises(ValueError, match=r"50% of the copies per batch, 1 of copies\.max 3"):
+        _component(stack, _endpoint(stack), copies=Counts(1, 1, 3), rollout_batch_copies=2)
 
 
 def test_at_most_16_environment_variables(stack):
@@ -546,6 +565,27 @@ def test_dedicated_endpoint(stack):
                 {"AutoRollbackConfiguration": {"Alarms": [Match.any_value(), Match.any_value()]}}
             )
         },
+    )
+
+
+@pytest.mark.parametrize("strategy", [RolloutStrategy.CANARY, RolloutStrategy.LINEAR])
+def test_dedicated_canary_or_linear_needs_two_instances(stack, strategy):
+    with pytest.raises(ValueError, match=r"fleet that can be one instance.*ALL_AT_ONCE"):
+        DedicatedEndpoint(
+            stack,
+            "Big",
+            instance_type=InstanceType.P5EN_48XLARGE,
+            image_uri=IMAGE,
+            instances=Counts(1, 1, 1),
+            rollout=EndpointRollout(strategy, 25, 300),
+        )
+    DedicatedEndpoint(
+        stack,
+        "Two",
+        instance_type=InstanceType.P5EN_48XLARGE,
+        image_uri=IMAGE,
+        instances=Counts(2, 2, 2),
+        rollout=EndpointRollout(strategy, 25, 300),
     )
 
 

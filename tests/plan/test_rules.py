@@ -38,6 +38,26 @@ CASES = [
         "error",
     ),
     (
+        "endpoint-rollout-fleet",
+        {"spec__endpoints__0__rollout": {"strategy": "canary", "trafficPercent": 25}},
+        {},
+        "spec.endpoints[0].rollout.strategy",
+        "a canary is at most 50% of the endpoint's instances, but endpoint 'pool' can run on a "
+        "single instance (instances.min: 0)",
+        "strategy: canary",
+        "error",
+    ),
+    (
+        "rollout-batch-within-copies",
+        {},
+        {"spec__copies": {"min": 1, "initial": 2, "max": 3}, "spec__rollout": {"batchCopies": 2}},
+        "spec.rollout.batchCopies",
+        "SageMaker replaces at most 50% of a model's copies per batch; with copies.max 3 a batch "
+        "holds at most 1 copy",
+        "batchCopies: 2",
+        "error",
+    ),
+    (
         "lmi-loading-timeout",
         {},
         {"spec__lmi__extraEnv": {"OPTION_MODEL_LOADING_TIMEOUT": "600"}},
@@ -488,11 +508,39 @@ def test_an_fp8_model_is_not_told_to_quantize(specs):
 def test_a_linear_step_under_10_percent_is_refused(specs):
     env = mutate(
         base_environment(),
+        spec__endpoints__0__instances={"min": 2, "initial": 2, "max": 2},
         spec__endpoints__0__rollout={"strategy": "linear", "trafficPercent": 5, "waitSeconds": 60},
     )
     specs.standard(env)
     (d,) = specs.errors()
     assert d.rule == "endpoint-rollout-valid" and "10% to 50%" in d.message
+
+
+def test_a_canary_is_fine_on_a_fleet_of_two_or_more(specs):
+    env = mutate(
+        base_environment(),
+        spec__endpoints__0__instances={"min": 2, "initial": 2, "max": 2},
+        spec__endpoints__0__rollout={"strategy": "canary", "trafficPercent": 25},
+    )
+    specs.standard(env)
+    specs.check()
+
+
+def test_the_default_rollout_is_all_at_once_and_valid_on_a_pool_that_scales_to_zero(specs):
+    specs.standard()  # instances.min 0, no rollout written
+    (env,) = specs.check().environments
+    assert env.doc.spec.spec.endpoints[0].rollout.strategy == "all-at-once"
+
+
+def test_a_batch_below_5_percent_warns_and_counts_what_sagemaker_will_do(specs):
+    env = mutate(
+        base_environment(), spec__endpoints__0__instances={"min": 0, "initial": 1, "max": 8}
+    )
+    model = mutate(base_model(), spec__copies={"min": 1, "initial": 1, "max": 30})
+    specs.standard(env, model)
+    (d,) = [w for w in specs.check().warnings if w.rule == "rollout-batch-within-copies"]
+    assert "with copies.max 30 a batch holds up to 2 copies, not 1" in d.message
+    assert d.fix.startswith("set batchCopies: 2")
 
 
 @pytest.mark.parametrize(

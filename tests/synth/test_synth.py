@@ -331,3 +331,24 @@ def test_weights_load_from_opt_ml_model_and_both_timeouts_agree(assemblies):
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 2600
     (ded_model,) = _resources(ded, "AWS::SageMaker::Model")
     assert ded_model["PrimaryContainer"]["Environment"]["OPTION_MODEL_LOADING_TIMEOUT"] == "2600"
+
+
+def test_rolling_updates_stay_within_sagemakers_batch_bounds(assemblies):
+    t = _templates(assemblies, "prod")
+    for name, percent in (
+        ("sql-generation", 50),  # one copy at most: half of it, which is one copy
+        ("inline-completion", 16),  # 1 of copies.max 6
+        ("agent-planner", 25),  # 1 of copies.max 4
+    ):
+        (ic,) = _resources(t[f"llm-prod-model-{name}"], "AWS::SageMaker::InferenceComponent")
+        rolling = ic["DeploymentConfig"]["RollingUpdatePolicy"]
+        size = {"Type": "CAPACITY_PERCENT", "Value": percent}
+        assert rolling["MaximumBatchSize"] == size, name
+        assert rolling["RollbackMaximumBatchSize"] == size, name
+    # Endpoints that can run on one instance roll out all at once: no canary exists there.
+    for name in ("codegen-g6", "reasoning-p5en", "neuron-inf2"):
+        (endpoint,) = _resources(t[f"llm-prod-endpoint-{name}"], "AWS::SageMaker::Endpoint")
+        routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+            "TrafficRoutingConfiguration"
+        ]
+        assert routing["Type"] == "ALL_AT_ONCE", name

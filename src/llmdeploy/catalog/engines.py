@@ -23,6 +23,43 @@ if TYPE_CHECKING:
 # SageMaker: an inference component's container takes at most 16 environment variables.
 MAX_ENV_VARS = 16
 
+# --- SageMaker's bounds on updates (docs/rollouts.md has every source) ----------------------
+#
+# A rolling update of an inference component replaces a batch of copies at a time, each batch
+# "between 5% to 50% of the copy count" (botocore InferenceComponentRollingUpdatePolicy.
+# MaximumBatchSize). The copy count at update time is whatever autoscaling set, so llmdeploy
+# states the batch as CAPACITY_PERCENT (in bounds at every count) sized so that at copies.max
+# it is `rollout.batchCopies` copies; the rollback batch is the same share.
+ROLLING_BATCH_PERCENT = (5, 50)
+# Blue/green traffic shifting of an endpoint: a canary is "less than or equal to 50% of the
+# variant's total instance count", a linear step "10-50%" (botocore TrafficRoutingConfig). A
+# fleet that can be one instance has no such step: it takes at least two.
+CANARY_MAX_PERCENT = 50
+LINEAR_STEP_PERCENT = (10, 50)
+TRAFFIC_SHIFTING_MIN_INSTANCES = 2
+
+
+def rolling_batch_limits(max_copies: int) -> tuple[int, int]:
+    """The fewest and most copies a batch may hold at ``max_copies`` copies (5% and 50%, but
+    never below one copy: the smallest batch SageMaker can move)."""
+    low, high = ROLLING_BATCH_PERCENT
+    return max(1, -(-max_copies * low // 100)), max(1, max_copies * high // 100)
+
+
+def rolling_batch_percent(batch_copies: int, max_copies: int) -> int:
+    """MaximumBatchSize as CAPACITY_PERCENT: ``batch_copies`` as a share of copies.max, within
+    SageMaker's 5-50%."""
+    low, high = ROLLING_BATCH_PERCENT
+    return min(high, max(low, 100 * batch_copies // max(1, max_copies)))
+
+
+def rolling_batch_copies(batch_copies: int, max_copies: int) -> int:
+    """The most copies one batch brings up: the percentage of copies.max, rounded up (how
+    SageMaker rounds a share to whole copies is not documented; up is the cautious guess)."""
+    share = rolling_batch_percent(batch_copies, max_copies) * max(1, max_copies)
+    return max(1, -(-share // 100))
+
+
 # --- Loading the weights: where they are and how long it may take --------------------------
 #
 # One place for the timeouts, because two programs keep one each and they must agree:

@@ -14,8 +14,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from llmdeploy.catalog.engines import MAX_ENV_VARS
-from llmdeploy.constructs.types import EndpointRollout, ModelData, RolloutStrategy
+from llmdeploy.catalog.engines import (
+    CANARY_MAX_PERCENT,
+    LINEAR_STEP_PERCENT,
+    MAX_ENV_VARS,
+    TRAFFIC_SHIFTING_MIN_INSTANCES,
+)
+from llmdeploy.constructs.types import Counts, EndpointRollout, ModelData, RolloutStrategy
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 _ENI_ACTIONS = (
@@ -217,9 +222,37 @@ def vpc_config(
 
 
 def blue_green(
-    rollout: EndpointRollout, alarms: Sequence[cw.IAlarm]
+    rollout: EndpointRollout, alarms: Sequence[cw.IAlarm], instances: Counts | None = None
 ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
-    """Blue/green for endpoint (instance) changes, rolled back by ``alarms``."""
+    """Blue/green for endpoint (instance) changes, rolled back by ``alarms``.
+
+    A canary is at most 50% of the fleet and a linear step 10-50% (SageMaker's
+    TrafficRoutingConfig): a fleet of ``instances`` that can be a single instance has neither,
+    so they are refused there (docs/rollouts.md)."""
+    shifting = rollout.strategy in (RolloutStrategy.CANARY, RolloutStrategy.LINEAR)
+    need = TRAFFIC_SHIFTING_MIN_INSTANCES
+    if shifting and instances is not None and instances.min < need:
+        raise ValueError(
+            f"rollout {rollout.strategy.value} with instances.min {instances.min}: a canary "
+            f"(at most 50% of the fleet) or a linear step (10-50%) of a fleet that can be one "
+            f"instance does not exist. Use RolloutStrategy.ALL_AT_ONCE, or instances.min >= "
+            f"{need}."
+        )
+    if rollout.strategy is RolloutStrategy.LINEAR and not (
+        LINEAR_STEP_PERCENT[0] <= rollout.traffic_percent <= LINEAR_STEP_PERCENT[1]
+    ):
+        raise ValueError(
+            f"a linear step of {rollout.traffic_percent}%: SageMaker's linear steps are "
+            "{}% to {}% of the fleet. Set traffic_percent in that range.".format(
+                *LINEAR_STEP_PERCENT
+            )
+        )
+    if rollout.strategy is RolloutStrategy.CANARY and rollout.traffic_percent > CANARY_MAX_PERCENT:
+        raise ValueError(
+            f"a canary of {rollout.traffic_percent}%: SageMaker's canary is at most "
+            f"{CANARY_MAX_PERCENT}% of the fleet. Set traffic_percent to {CANARY_MAX_PERCENT} "
+            "or less."
+        )
     size = sagemaker.CfnEndpoint.CapacitySizeProperty(
         type="CAPACITY_PERCENT", value=rollout.traffic_percent
     )

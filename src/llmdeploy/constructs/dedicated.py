@@ -146,7 +146,7 @@ class DedicatedEndpoint(IEndpoint):
             "Endpoint",
             endpoint_name=self.endpoint_name,
             endpoint_config_name=self._config.attr_endpoint_config_name,
-            deployment_config=_common.blue_green(rollout, alarms),
+            deployment_config=_common.blue_green(rollout, alarms, instances),
         )
         self.scalable_target: appscaling.ScalableTarget | None = None
         if autoscaling is not None or instances.max > instances.min:

@@ -14,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from llmdeploy.catalog import engines
 from llmdeploy.constructs import _common
 from llmdeploy.constructs.endpoint import IEndpoint
 from llmdeploy.constructs.types import Autoscaling, Counts, ModelData, RollbackAlarms
@@ -51,7 +52,11 @@ class InferenceComponent(Construct):
     :param cpu_cores: reserved per copy. Default: not reserved.
     :param autoscaling: default: none (the copy count stays at ``copies.initial``).
     :param rollout_batch_copies, rollout_wait_seconds: the rolling update. Default: 1 copy,
-        2 minutes between batches.
+        2 minutes between batches. SageMaker's batch is 5% to 50% of the live copy count, which
+        autoscaling moves: the batch is compiled as the share of ``copies.max`` that is
+        ``rollout_batch_copies`` copies (50% for a one-copy model: one copy), at most half of
+        ``copies.max``; a rollback moves the same share (not SageMaker's default 100%, which
+        would need room for every old copy at once). docs/rollouts.md has the sources.
     :param rollback: alarms that roll an update back. Default: none.
     :param startup_timeout_seconds: for the weights download and the container's first
         health check each (large models load slowly). Default: 1800 s.
@@ -88,6 +93,14 @@ class InferenceComponent(Construct):
         environment = dict(environment or {})
         if not 60 <= startup_timeout_seconds <= 3600:
             raise ValueError("startup_timeout_seconds must be between 60 and 3600")
+        _, most = engines.rolling_batch_limits(copies.max)
+        if not 1 <= rollout_batch_copies <= most:
+            raise ValueError(
+                f"rollout_batch_copies={rollout_batch_copies}: SageMaker replaces at most 50% of "
+                f"the copies per batch, {most} of copies.max {copies.max}. Set "
+                f"rollout_batch_copies between 1 and {most}, or raise copies.max to "
+                f"{2 * rollout_batch_copies}."
+            )
         self.endpoint = endpoint
         self.copies = copies
         self.inference_component_name = (
@@ -122,6 +135,12 @@ class InferenceComponent(Construct):
         )
         self.rollback_alarms = tuple(alarms)
         ic = sagemaker.CfnInferenceComponent
+        # A share, not a copy count: in SageMaker's 5-50% whatever count autoscaling has set.
+        batch_percent = engines.rolling_batch_percent(rollout_batch_copies, copies.max)
+        batch = ic.InferenceComponentCapacitySizeProperty(
+            type="CAPACITY_PERCENT", value=batch_percent
+        )
+        batches = min(max(1, copies.max), -(-100 // batch_percent))
         self._component = ic(
             self,
             "Resource",
@@ -143,18 +162,13 @@ class InferenceComponent(Construct):
             runtime_config=ic.InferenceComponentRuntimeConfigProperty(copy_count=copies.initial),
             deployment_config=ic.InferenceComponentDeploymentConfigProperty(
                 rolling_update_policy=ic.InferenceComponentRollingUpdatePolicyProperty(
-                    maximum_batch_size=ic.InferenceComponentCapacitySizeProperty(
-                        type="COPY_COUNT", value=rollout_batch_copies
-                    ),
+                    maximum_batch_size=batch,
+                    rollback_maximum_batch_size=batch,
                     wait_interval_in_seconds=rollout_wait_seconds,
                     # Each batch loads weights (up to the startup timeout) and bakes.
                     maximum_execution_timeout_in_seconds=min(
                         28_800,
-                        max(
-                            600,
-                            (startup_timeout_seconds + rollout_wait_seconds)
-                            * -(-copies.max // rollout_batch_copies),
-                        ),
+                        max(600, (startup_timeout_seconds + rollout_wait_seconds) * batches),
                     ),
                 ),
                 auto_rollback_configuration=ic.AutoRollbackConfigurationProperty(

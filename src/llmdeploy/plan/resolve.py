@@ -74,6 +74,14 @@ class ResolvedModel:
         return Demand(res.accelerators, res.memory_mib, res.cpu_cores or 0.0)
 
     @property
+    def rollout_batch_copies(self) -> int:
+        """The most copies one batch of a rolling update brings up: `rollout.batchCopies` as
+        the compiled share of copies.max makes it (`engines.rolling_batch_copies`)."""
+        copies = self.spec.spec.copies
+        batch = self.spec.spec.rollout.batch_copies
+        return engines.rolling_batch_copies(batch, copies.max) if copies is not None else batch
+
+    @property
     def startup_timeout_seconds(self) -> int:
         return engines.startup_timeout_seconds(self.spec.spec)
 

@@ -204,6 +204,39 @@ def _endpoint_rollout(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
             )
 
 
+@rule(
+    "endpoint-rollout-fleet",
+    "environment",
+    "A canary or linear rollout needs an endpoint that keeps at least two instances.",
+)
+def _endpoint_rollout_fleet(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
+    # SageMaker: a canary is at most 50% of the variant's instances, a linear step 10-50%
+    # (TrafficRoutingConfig). One instance is 100% of a fleet of one, and any fleet whose
+    # instances.min is 0 or 1 is sometimes exactly one instance: no step is both a whole
+    # instance and at most half of the fleet. (How SageMaker rounds a percentage of a larger
+    # fleet is not documented; it is left to SageMaker.) docs/rollouts.md has the sources.
+    need = engines.TRAFFIC_SHIFTING_MIN_INSTANCES
+    for i, ep in enumerate(doc.spec.spec.endpoints):
+        r = ep.rollout
+        if r.strategy == "all-at-once" or ep.instances.min >= need:
+            continue
+        step = "canary" if r.strategy == "canary" else "linear step"
+        bound = (
+            f"at most {engines.CANARY_MAX_PERCENT}%"
+            if r.strategy == "canary"
+            else "{}% to {}%".format(*engines.LINEAR_STEP_PERCENT)
+        )
+        yield doc.source.diagnostic(
+            ("spec", "endpoints", i, "rollout", "strategy"),
+            f"a {step} is {bound} of the endpoint's instances, but endpoint '{ep.name}' can "
+            f"run on a single instance (instances.min: {ep.instances.min}): a {step} of one "
+            "instance is the whole fleet",
+            value=r.strategy,
+            fix=f"use strategy: all-at-once (SageMaker's default: one step, then the "
+            f"waitSeconds bake with rollback), or set instances.min: {need}",
+        )
+
+
 @rule("pricing-known-types", "environment", "spec.pricing names known instance types.")
 def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     for name in doc.spec.spec.pricing:
@@ -310,6 +343,40 @@ def _copies_ordered(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     copies = m.spec.spec.copies
     if copies is not None:
         yield from _ordered(m.source, ("spec", "copies"), copies, "copies")
+
+
+@rule(
+    "rollout-batch-within-copies",
+    "model",
+    "rollout.batchCopies is 5% to 50% of copies.max (SageMaker's rolling-update batch).",
+)
+def _rollout_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    copies = m.spec.spec.copies
+    if copies is None or m.dedicated:
+        return
+    batch = m.spec.spec.rollout.batch_copies
+    low, high = engines.rolling_batch_limits(copies.max)
+    path = ("spec", "rollout", "batchCopies")
+    # docs/rollouts.md: InferenceComponentRollingUpdatePolicy.MaximumBatchSize is 5% to 50%
+    # of the copy count; llmdeploy compiles the batch as that share of copies.max.
+    if batch > high:
+        yield m.source.diagnostic(
+            path,
+            f"SageMaker replaces at most 50% of a model's copies per batch; with copies.max "
+            f"{copies.max} a batch holds at most {high} cop{'y' if high == 1 else 'ies'}",
+            value=batch,
+            fix=f"set batchCopies: {high}, or raise copies.max to {2 * batch}",
+        )
+    elif batch < low:
+        d = m.source.diagnostic(
+            path,
+            f"SageMaker replaces at least 5% of a model's copies per batch; with copies.max "
+            f"{copies.max} a batch holds up to {m.rollout_batch_copies} copies, not {batch}",
+            value=batch,
+            fix=f"set batchCopies: {low} (what the update will do anyway), and leave room for "
+            "it on the endpoint",
+        )
+        yield _warning(d)
 
 
 @rule(

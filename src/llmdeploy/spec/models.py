@@ -151,7 +151,13 @@ class History(_Spec):
 class EndpointRollout(_Spec):
     """Blue/green rollout of endpoint-level (instance) changes."""
 
-    strategy: Literal["canary", "linear", "all-at-once"] = "canary"
+    # All at once by default, as SageMaker does without an update policy: a canary or a linear
+    # step needs a fleet that never shrinks to one instance (instances.min ≥ 2), and pools that
+    # scale to zero do (docs/rollouts.md).
+    strategy: Literal["canary", "linear", "all-at-once"] = Field(
+        default="all-at-once",
+        description="canary and linear need instances.min of 2 or more. Default: all-at-once.",
+    )
     # SageMaker: a canary is at most 50% of the fleet, a linear step between 10% and 50%.
     traffic_percent: int = Field(default=10, ge=1, le=50)
     wait_seconds: int = Field(default=600, ge=0, le=3600)
