@@ -21,6 +21,9 @@ def test_plan_prints_capacity_cost_and_the_ratio(monkeypatch):
     assert "dedicated ÷ shared" in out
     assert "price unknown" in out  # ml.p5en.48xlarge has no sourced price
     assert "Environment dev" not in out
+    # Room for a rolling update: the minimum copies plus the largest batch, packed.
+    assert "min + update" in out
+    assert "update headroom: min copies + block-generation's batch (1 copy) need 2 of " in out
 
 
 def test_plan_json_has_every_number(monkeypatch):
@@ -33,6 +36,11 @@ def test_plan_json_has_every_number(monkeypatch):
     assert set(codegen["points"]) == {"min", "initial", "max"}
     assert codegen["points"]["initial"]["needed"] >= 1
     assert {m["name"] for m in codegen["models"]} >= {"inline-completion", "flow-generation"}
+    update = codegen["update"]
+    assert update["holds"] is True and update["headroom"] == 6 - update["needed"]
+    assert update["copies"] == codegen["points"]["min"]["copies"] + update["batch_copies"]
+    dedicated = next(e for e in prod["endpoints"] if e["dedicated"])
+    assert dedicated["update"] is None  # blue/green beside the old fleet, not within max
     ratio = prod["ratio"]["initial"]
     assert (
         ratio

@@ -11,7 +11,7 @@ from conftest import base_environment, base_model, mutate
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.prices import Price
 from llmdeploy.plan.advice import suggest
-from llmdeploy.plan.capacity import Demand, Packing, _first_fit, _vector, pack
+from llmdeploy.plan.capacity import Copies, Demand, Packing, _first_fit, _vector, fit, pack
 from llmdeploy.plan.cost import plan_environment
 
 H = 730  # hours per month
@@ -80,6 +80,29 @@ def test_two_models_on_a_g5_pool_against_dedicated_instances(specs):
     assert p.ratio["min"] == pytest.approx((1.222 + 5.752) / 7.09)
     assert p.ratio["max"] == pytest.approx((3 * 1.222 + 5.752) / (2 * 7.09))
     assert p.monthly_usd == pytest.approx({"min": 7.09 * H, "initial": 7.09 * H, "max": 14.18 * H})
+    # A rolling update from min copies: b's one copy (2 GPUs) plus the batch that needs the
+    # most room, b's (another 2 GPUs; a's would be 1): one instance, 2 of max 3 spare.
+    u = ep.update
+    assert (u.model, u.batch_copies, u.copies, u.needed, u.optimal) == ("b", 1, 2, 1, True)
+    assert u.holds and u.headroom == 2
+
+
+def test_update_headroom_is_packed_not_summed():
+    # Three 1-GPU copies at min on a 4-GPU g6.12xlarge and a batch of one more: a sum of
+    # instances per model would say 2, packing says 1 (and proves it).
+    g6 = instances.get("ml.g6.12xlarge")
+    one = Demand(1, 16384, 4)
+    models = [
+        Copies("a", one, {"min": 2, "initial": 2, "max": 3}, 1),
+        Copies("b", one, {"min": 1, "initial": 1, "max": 2}, 1),
+    ]
+    update = fit(models, g6).update
+    assert update.packing == Packing(1, 1, True) and update.copies == 4
+    # A batch that needs a whole instance of its own: 2 copies of 4 GPUs on top.
+    big = Demand(4, 16384, 4)
+    models.append(Copies("c", big, {"min": 0, "initial": 1, "max": 4}, 2))
+    update = fit(models, g6).update
+    assert (update.model, update.batch, update.packing) == ("c", 2, Packing(3, 3, True))
 
 
 def test_greedy_packing_is_not_optimal_but_plan_is(specs):

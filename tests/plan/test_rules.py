@@ -58,6 +58,21 @@ CASES = [
         "error",
     ),
     (
+        "rollout-update-headroom",
+        {},
+        # Two copies of 4 GPUs fill both 4-GPU instances; a third comes up during an update.
+        {
+            "spec__resources__accelerators": 4,
+            "spec__lmi__tensorParallelDegree": 4,
+            "spec__copies": {"min": 2, "initial": 2, "max": 2},
+        },
+        "spec.endpoints[0].instances.max",
+        "a rolling update of m1 brings 1 new copy up before the old one goes: with every model at "
+        "copies.min that needs 3 × ml.g6e.12xlarge, but endpoint 'pool' may grow to only 2",
+        None,
+        "error",
+    ),
+    (
         "lmi-loading-timeout",
         {},
         {"spec__lmi__extraEnv": {"OPTION_MODEL_LOADING_TIMEOUT": "600"}},
@@ -363,8 +378,8 @@ CASES = [
         {},
         {"spec__copies": {"min": 9, "initial": 9, "max": 9}},
         "spec.endpoints[0].instances.max",
-        "endpoint 'pool' needs 3 × ml.g6e.12xlarge for the models' min copies (m1 ×9) but may grow "
-        "to only 2",
+        "endpoint 'pool' needs 3 × ml.g6e.12xlarge for the models' minimum copies (m1 ×9) but may "
+        "grow to only 2",
         None,
         "error",
     ),
@@ -516,6 +531,20 @@ def test_a_linear_step_under_10_percent_is_refused(specs):
     assert d.rule == "endpoint-rollout-valid" and "10% to 50%" in d.message
 
 
+def test_peak_copies_beyond_max_instances_warn_with_plans_numbers(specs):
+    from llmdeploy.plan.cost import plan_environment
+
+    # 9 copies of one GPU at peak need 3 four-GPU instances; the pool may grow to 2.
+    model = mutate(base_model(), spec__copies={"min": 1, "initial": 1, "max": 9})
+    specs.standard(None, model)
+    checked = specs.check()
+    (d,) = checked.warnings
+    assert d.rule == "endpoint-capacity" and d.severity == "warning"
+    assert "needs 3 × ml.g6e.12xlarge for the models' peak (copies.max) copies (m1 ×9)" in d.message
+    (endpoint,) = plan_environment(checked.environments[0]).endpoints
+    assert endpoint.points["max"].needed == 3 and not endpoint.points["max"].holds
+
+
 def test_a_canary_is_fine_on_a_fleet_of_two_or_more(specs):
     env = mutate(
         base_environment(),
@@ -541,6 +570,31 @@ def test_a_batch_below_5_percent_warns_and_counts_what_sagemaker_will_do(specs):
     (d,) = [w for w in specs.check().warnings if w.rule == "rollout-batch-within-copies"]
     assert "with copies.max 30 a batch holds up to 2 copies, not 1" in d.message
     assert d.fix.startswith("set batchCopies: 2")
+
+
+def test_update_headroom_packs_the_batch_with_the_minimum_copies(specs):
+    # a: 2 GPUs × 2 copies at min; b: 1 GPU, batches of 3 of copies.max 6. Min copies fill one
+    # 4-GPU instance; either batch needs a second one (b's, 3 GPUs, is the larger): max 1
+    # cannot hold the update.
+    env = mutate(
+        base_environment(), spec__endpoints__0__instances={"min": 1, "initial": 1, "max": 1}
+    )
+    a = mutate(
+        base_model("a"),
+        spec__resources__accelerators=2,
+        spec__lmi__tensorParallelDegree=2,
+        spec__copies={"min": 2, "initial": 2, "max": 2},
+    )
+    b = mutate(
+        base_model("b"),
+        spec__copies={"min": 0, "initial": 1, "max": 6},
+        spec__rollout={"batchCopies": 3},
+    )
+    specs.standard(env, a, b)
+    errors = [d for d in specs.errors() if d.rule == "rollout-update-headroom"]
+    (d,) = errors
+    assert "a rolling update of b brings 3 new copies up before the old ones go" in d.message
+    assert "needs 2 × ml.g6e.12xlarge" in d.message and "lower b's rollout.batchCopies" in d.fix
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,8 @@ def _largest(specs):
         base_environment(),
         spec__stackPrefix="p" * 20,
         spec__security={"vpc": vpc, "networkIsolation": True},
+        # Room for the model's 1,000 copies of one GPU, 4 to an instance.
+        spec__endpoints__0__instances={"min": 0, "initial": 1, "max": 250},
     )
     # 16 container variables at SageMaker's 1,024 characters each (6 of llmdeploy's: the
     # four LMI settings below, the weights' directory and the loading timeout), both rollback
@@ -39,7 +41,7 @@ def _largest(specs):
         },
         spec__copies={"min": 0, "initial": 1, "max": 1000},
         spec__rollout={
-            "batchCopies": 1,
+            "batchCopies": 50,  # SageMaker's smallest batch at 1,000 copies: 5%
             "waitSeconds": 600,
             "rollbackOn": {"errorRatePercent": 5, "p95LatencyMs": 2000},
         },

@@ -68,6 +68,12 @@ def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.0f}"
 
 
+def _needed(needed: int | None, optimal: bool) -> str:
+    if needed is None:
+        return "no fit"
+    return f"{needed}" + ("" if optimal else " (heuristic)")
+
+
 def _gib(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} GiB"
 
@@ -116,20 +122,33 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
         for col in ("at", "copies", "instances needed", "running", "fits max", "monthly"):
             points.add_column(col, justify="left" if col == "at" else "right")
         for name, pt in e.points.items():
-            needed = (
-                "no fit"
-                if pt.needed is None
-                else (f"{pt.needed}" + ("" if pt.optimal else " (heuristic)"))
-            )
             points.add_row(
                 f"{name} copies",
                 str(pt.copies),
-                needed,
+                _needed(pt.needed, pt.optimal),
                 str(pt.running),
                 "yes" if pt.holds else "[red]NO[/red]",
                 _usd(pt.monthly_usd),
             )
+        u = e.update
+        if u is not None and u.model is not None:
+            # A rolling update brings a batch of new copies up before the old ones go.
+            points.add_row(
+                "min + update",
+                str(u.copies),
+                _needed(u.needed, u.optimal),
+                "—",
+                "yes" if u.holds else "[red]NO[/red]",
+                "—",
+            )
         console.print(points)
+        if u is not None and u.model is not None and u.needed is not None:
+            copies = f"{u.batch_copies} cop{'y' if u.batch_copies == 1 else 'ies'}"
+            console.print(
+                f"  update headroom: min copies + {u.model}'s batch ({copies}) need "
+                f"{u.needed} of instances.max {e.instances['max']}: "
+                + (f"{u.headroom} spare" if u.holds else "[red]the update cannot start[/red]")
+            )
 
     known = " / ".join(_usd(p.monthly_usd_known[k]) for k in ("min", "initial", "max"))
     if p.unknown_prices:

@@ -12,7 +12,7 @@ fast. The result says whether the count is proven optimal.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llmdeploy.catalog.instances import InstanceType
@@ -95,6 +95,104 @@ def pack(
             proven = solution.proven or solution.instances == bound
             return Packing(solution.instances, bound, proven)
     return Packing(best, bound, False)
+
+
+@dataclass(frozen=True)
+class Copies:
+    """One model's copies on a shared endpoint: what one copy reserves, how many there are at
+    each point (min, initial, max), and how many a rolling update of it brings up at once."""
+
+    model: str
+    demand: Demand
+    counts: Mapping[str, int]
+    batch: int
+
+
+@dataclass(frozen=True)
+class PointFit:
+    copies: int
+    packing: Packing | None  # None: a copy fits no instance
+
+
+@dataclass(frozen=True)
+class UpdateFit:
+    """Every model at copies.min plus the rolling-update batch that needs the most room: a
+    rolling update brings a batch of new copies up before the old ones go."""
+
+    model: str | None  # whose batch it is (None: no model on the endpoint)
+    batch: int
+    copies: int
+    packing: Packing | None
+
+
+@dataclass(frozen=True)
+class EndpointFit:
+    points: dict[str, PointFit]
+    update: UpdateFit
+
+
+def fit(models: Sequence[Copies], instance: InstanceType) -> EndpointFit:
+    """What a shared endpoint's copies need at each point, and during a rolling update.
+
+    `plan` reports these numbers and `validate`'s rules judge them: one computation for both."""
+    points = {}
+    for point in ("min", "initial", "max"):
+        copies = [m.demand for m in models for _ in range(m.counts[point])]
+        points[point] = PointFit(len(copies), pack(copies, instance))
+    return EndpointFit(points, _fit_update(models, instance, points["min"].packing))
+
+
+def _fit_update(
+    models: Sequence[Copies], instance: InstanceType, base_packing: Packing | None
+) -> UpdateFit:
+    """The minimum copies plus the batch of whichever model needs the most instances.
+
+    One model's batch at a time (SageMaker updates one inference component per update), each
+    bounded cheaply: at least the minimum copies' own count and the batch's lower bound, at
+    most what first-fit finds or the minimum copies' count plus instances of their own for the
+    batch. Only the worst model is searched further where its bounds differ; the result says
+    whether its count is proven."""
+    base = [m.demand for m in models for _ in range(m.counts["min"])]
+    if not models or base_packing is None:
+        return UpdateFit(None, 0, len(base), base_packing)
+    base_low = base_packing.instances if base_packing.optimal else base_packing.lower_bound
+    # Models with the same copy and batch need the same room: bound each kind once.
+    kinds: dict[tuple[Demand, int], str] = {}
+    for m in models:
+        kinds.setdefault((m.demand, max(1, m.batch)), m.model)
+    # [upper, lower, size, batch, model, copies]; at equal bounds the larger batch (its
+    # busiest dimension as a share of an instance) is the one shown.
+    bounds: list[list] = []
+    for (demand, batch), model in kinds.items():
+        copies = base + [demand] * batch
+        vectors = [_vector(d, instance) for d in copies]
+        first_fit = min(_first_fit(sorted(vectors, key=k, reverse=True)) for k in _ORDERS)
+        on_its_own = -(-batch // _per_instance(demand, instance))
+        upper = min(first_fit, base_packing.instances + on_its_own)
+        lower = max(lower_bound(copies, instance), base_low)
+        size = batch * max(_vector(demand, instance))
+        bounds.append([upper, lower, size, batch, model, copies])
+    worst = max(bounds, key=lambda b: (b[0], b[1], b[2]))
+    if worst[0] > worst[1] and len(worst[5]) <= SEARCH_MAX_COPIES:
+        # A small endpoint: the branch-and-bound search settles it in well under a second.
+        # (A large one keeps its bounds: the integer program per model would cost as much as
+        # planning the endpoint again, for one instance at most.)
+        searched = pack(worst[5], instance, exact_nodes=0)
+        assert searched is not None  # the copies fit one by one (base_packing exists)
+        worst[0] = min(worst[0], searched.instances)
+        worst[1] = max(worst[1], searched.instances if searched.optimal else worst[1])
+    upper, _, _, batch, model, copies = max(bounds, key=lambda b: (b[0], b[1], b[2]))
+    lower = max(b[1] for b in bounds)
+    return UpdateFit(model, batch, len(copies), Packing(upper, lower, upper <= lower))
+
+
+def _per_instance(d: Demand, instance: InstanceType) -> int:
+    """How many copies of ``d`` one instance holds (``d`` fits it)."""
+    return min(
+        instance.devices // d.devices,
+        instance.memory_mib // d.memory_mib,
+        int((instance.vcpus + EPSILON) // d.cpu_cores) if d.cpu_cores > 0 else 10**9,
+    )
 
 
 _ORDERS: Sequence[Callable[[tuple[float, float, float]], float]] = (

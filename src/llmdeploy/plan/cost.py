@@ -16,6 +16,7 @@ from typing import Literal
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
+from llmdeploy.plan import capacity
 from llmdeploy.plan.capacity import Demand, pack
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
@@ -45,6 +46,20 @@ class PointPlan:
 
 
 @dataclass(frozen=True)
+class UpdatePlan:
+    """A rolling update of one model while every model is at copies.min: the update brings a
+    batch of new copies up before the old ones go, so instances.max must hold both."""
+
+    model: str | None  # the model whose batch needs the most room
+    batch_copies: int
+    copies: int  # every model's minimum copies plus that batch
+    needed: int | None  # instances they need (None: a copy fits no instance)
+    optimal: bool
+    holds: bool  # instances.max holds them
+    headroom: int | None  # instances.max - needed
+
+
+@dataclass(frozen=True)
 class EndpointPlan:
     name: str
     instance_type: str
@@ -54,6 +69,9 @@ class EndpointPlan:
     price_source: str | None
     models: tuple[ModelNeeds, ...]
     points: dict[str, PointPlan]
+    # None for a dedicated endpoint: it has no copies; SageMaker replaces its whole fleet
+    # blue/green, beside the old one, so instances.max does not bound an update.
+    update: UpdatePlan | None = None
 
 
 @dataclass(frozen=True)
@@ -144,25 +162,43 @@ def _price(instance_type: str, overrides) -> tuple[float | None, str | None]:
     return (price.usd_per_hour, price.source) if price else (None, None)
 
 
+def shared_fit(env: ResolvedEnvironment, index: int) -> capacity.EndpointFit | None:
+    """The packings of a shared endpoint's copies (None: its instance type is unknown).
+    `plan` shows them and `validate`'s capacity rules judge them: one computation."""
+    return env.fit(env.doc.spec.spec.endpoints[index].name)
+
+
 def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
     ep = env.doc.spec.spec.endpoints[index]
-    inst = instances.get(ep.instance_type)
     models = tuple(_needs(m, ep.name) for m in env.models_on(ep.name) if m.demand)
     hourly, source = _price(ep.instance_type, env.doc.spec.spec.pricing)
     floors = {"min": ep.instances.min, "initial": ep.instances.initial, "max": ep.instances.min}
+    fitted = shared_fit(env, index)
     points = {}
     for p in POINTS:
-        copies = [m.demand for m in models for _ in range(m.copies[p])]
-        packing = pack(copies, inst) if inst is not None else None
+        packing = fitted.points[p].packing if fitted else None
         needed = packing.instances if packing else None
         running = min(max(needed or 0, floors[p]), ep.instances.max)
         points[p] = PointPlan(
-            copies=len(copies),
+            copies=sum(m.copies[p] for m in models),
             needed=needed,
             optimal=bool(packing and packing.optimal),
             running=running,
             holds=needed is not None and needed <= ep.instances.max,
             monthly_usd=None if hourly is None else running * hourly * HOURS_PER_MONTH,
+        )
+    update = None
+    if fitted is not None:
+        u = fitted.update
+        needed = u.packing.instances if u.packing else None
+        update = UpdatePlan(
+            model=u.model,
+            batch_copies=u.batch,
+            copies=u.copies,
+            needed=needed,
+            optimal=bool(u.packing and u.packing.optimal),
+            holds=needed is not None and needed <= ep.instances.max,
+            headroom=None if needed is None else ep.instances.max - needed,
         )
     return EndpointPlan(
         ep.name,
@@ -173,6 +209,7 @@ def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
         source,
         models,
         points,
+        update,
     )
 
 

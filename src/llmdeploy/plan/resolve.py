@@ -7,11 +7,13 @@ instance type the catalog lacks) the field is None and `rules` says why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from llmdeploy.catalog import engines, instances
 from llmdeploy.catalog.engines import Engine
 from llmdeploy.catalog.instances import InstanceType
-from llmdeploy.plan.capacity import Demand
+from llmdeploy.plan import capacity
+from llmdeploy.plan.capacity import Copies, Demand
 from llmdeploy.spec.loader import EnvironmentDoc
 from llmdeploy.spec.models import Endpoint, Model
 from llmdeploy.spec.source import SourceMap
@@ -97,6 +99,35 @@ class ResolvedEnvironment:
 
     def models_on(self, endpoint: str) -> list[ResolvedModel]:
         return [m for m in self.models if m.endpoint is not None and m.endpoint.name == endpoint]
+
+    def fit(self, endpoint: str) -> capacity.EndpointFit | None:
+        """How a shared endpoint's copies pack, at each point and during a rolling update
+        (None: the endpoint or its instance type is unknown). Packed once per environment:
+        `plan` shows these numbers and `validate`'s rules judge the same ones."""
+        if endpoint not in self._fits:
+            ep = self.doc.spec.endpoint(endpoint)
+            inst = instances.get(ep.instance_type) if ep else None
+            self._fits[endpoint] = (
+                None if inst is None else capacity.fit(self.copies_on(endpoint), inst)
+            )
+        return self._fits[endpoint]
+
+    @cached_property
+    def _fits(self) -> dict[str, capacity.EndpointFit | None]:
+        return {}
+
+    def copies_on(self, endpoint: str) -> list[Copies]:
+        """The copies of the models on a shared endpoint that state what a copy reserves."""
+        return [
+            Copies(
+                m.name,
+                m.demand,
+                {p: getattr(m.spec.spec.copies, p) for p in ("min", "initial", "max")},
+                m.rollout_batch_copies,
+            )
+            for m in self.models_on(endpoint)
+            if m.demand is not None and m.spec.spec.copies is not None
+        ]
 
 
 def resolve_model(env: EnvironmentDoc, model: Model, source: SourceMap) -> ResolvedModel:

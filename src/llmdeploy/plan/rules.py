@@ -16,7 +16,7 @@ from typing import Any
 from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
-from llmdeploy.plan import capacity
+from llmdeploy.plan.cost import shared_fit
 from llmdeploy.plan.resolve import (
     USABLE_MEMORY_FRACTION,
     ResolvedEnvironment,
@@ -848,35 +848,86 @@ def _batch_queue(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 @rule(
     "endpoint-capacity",
     "endpoint",
-    "instances.max of an endpoint holds every model's minimum copies (and, a warning, "
-    "initial copies).",
+    "instances.max of an endpoint holds every model's minimum copies (and, as warnings, the "
+    "initial and the peak copies).",
 )
 def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
     for i, ep in enumerate(env.doc.spec.spec.endpoints):
-        inst = instances.get(ep.instance_type)
-        models = [m for m in env.models_on(ep.name) if m.demand and m.spec.spec.copies]
-        if inst is None or not models or not all(m.demand.fits(inst) for m in models):
-            continue  # copy-fits-instance and instance-type-known already said why
-        for point, severity in (("min", "error"), ("initial", "warning")):
-            demands = [m.demand for m in models for _ in range(getattr(m.spec.spec.copies, point))]
-            packing = capacity.pack(demands, inst)
+        fitted = _fit(env, i)
+        if fitted is None:
+            continue
+        models = env.models_on(ep.name)
+        for point, severity in (("min", "error"), ("initial", "warning"), ("max", "warning")):
+            packing = fitted.points[point].packing
             needed = packing.instances if packing else 0
-            if needed > ep.instances.max:
-                who = ", ".join(
-                    f"{m.name} ×{getattr(m.spec.spec.copies, point)}"
-                    for m in models
-                    if getattr(m.spec.spec.copies, point)
-                )
-                yield env.doc.source.diagnostic(
-                    ("spec", "endpoints", i, "instances", "max"),
-                    f"endpoint '{ep.name}' needs {needed} × {ep.instance_type} for the models' "
-                    f"{point} copies ({who}) but may grow to only {ep.instances.max}",
-                    value=ep.instances.max,
-                    severity=severity,
-                    fix=f"set instances.max: {needed} or more, lower those models' copies.{point}, "
-                    "or move a model to another endpoint",
-                )
-                break  # the initial copies cannot fit either: one finding is enough
+            if needed <= ep.instances.max:
+                continue
+            who = ", ".join(
+                f"{m.name} ×{getattr(m.spec.spec.copies, point)}"
+                for m in models
+                if m.spec.spec.copies and getattr(m.spec.spec.copies, point)
+            )
+            what = {"min": "minimum", "initial": "initial", "max": "peak (copies.max)"}[point]
+            yield env.doc.source.diagnostic(
+                ("spec", "endpoints", i, "instances", "max"),
+                f"endpoint '{ep.name}' needs {needed} × {ep.instance_type} for the models' "
+                f"{what} copies ({who}) but may grow to only {ep.instances.max}"
+                + ("" if packing and packing.optimal else " (a heuristic packing: maybe fewer)")
+                + (
+                    "; past it, scale-out is refused (`llmdeploy plan` shows the same numbers)"
+                    if point == "max"
+                    else ""
+                ),
+                value=ep.instances.max,
+                severity=severity,
+                fix=f"set instances.max: {needed} or more, lower those models' copies.{point}, "
+                "or move a model to another endpoint",
+            )
+            break  # the later points cannot fit either: one finding is enough
+
+
+@rule(
+    "rollout-update-headroom",
+    "endpoint",
+    "instances.max holds every model's minimum copies plus the largest rolling-update batch.",
+)
+def _update_headroom(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
+    for i, ep in enumerate(env.doc.spec.spec.endpoints):
+        fitted = _fit(env, i)
+        base = fitted.points["min"].packing if fitted else None
+        if fitted is None or base is None or base.instances > ep.instances.max:
+            continue  # endpoint-capacity already says the minimum copies do not fit
+        update = fitted.update
+        needed = update.packing.instances if update.packing else 0
+        if needed <= ep.instances.max or update.model is None:
+            continue
+        n = update.batch
+        batch = (
+            "1 new copy up before the old one goes"
+            if n == 1
+            else (f"{n} new copies up before the old ones go")
+        )
+        yield env.doc.source.diagnostic(
+            ("spec", "endpoints", i, "instances", "max"),
+            f"a rolling update of {update.model} brings {batch}: with every model at "
+            f"copies.min that needs {needed} × {ep.instance_type}, but endpoint '{ep.name}' "
+            f"may grow to only {ep.instances.max}, so the update cannot start",
+            value=ep.instances.max,
+            fix=f"set instances.max: {needed} or more"
+            + (f", or lower {update.model}'s rollout.batchCopies" if n > 1 else "")
+            + ", or lower the models' copies.min",
+        )
+
+
+def _fit(env: ResolvedEnvironment, index: int):
+    """The endpoint's packings as `plan` computes them, when every copy can be placed (else
+    copy-fits-instance and instance-type-known already said why)."""
+    ep = env.doc.spec.spec.endpoints[index]
+    inst = instances.get(ep.instance_type)
+    models = [m for m in env.models_on(ep.name) if m.demand and m.spec.spec.copies]
+    if inst is None or not models or not all(m.demand.fits(inst) for m in models):
+        return None
+    return shared_fit(env, index)
 
 
 def summaries() -> list[dict[str, Any]]:
