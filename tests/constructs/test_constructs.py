@@ -568,6 +568,28 @@ def test_dedicated_endpoint(stack):
     )
 
 
+def test_dedicated_endpoint_range_needs_autoscaling(stack):
+    with pytest.raises(ValueError, match=r"without autoscaling.*Counts\(1, 1, 1\)"):
+        DedicatedEndpoint(
+            stack,
+            "Big",
+            instance_type=InstanceType.P5EN_48XLARGE,
+            image_uri=IMAGE,
+            instances=Counts(1, 1, 3),
+        )
+
+
+def test_dedicated_endpoint_without_autoscaling_has_no_scaling_target(stack):
+    DedicatedEndpoint(
+        stack,
+        "Big",
+        instance_type=InstanceType.P5EN_48XLARGE,
+        image_uri=IMAGE,
+        instances=Counts(2, 2, 2),
+    )
+    Template.from_stack(stack).resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+
+
 @pytest.mark.parametrize("strategy", [RolloutStrategy.CANARY, RolloutStrategy.LINEAR])
 def test_dedicated_canary_or_linear_needs_two_instances(stack, strategy):
     with pytest.raises(ValueError, match=r"fleet that can be one instance.*ALL_AT_ONCE"):

@@ -176,7 +176,6 @@ def test_a_dedicated_model_costs_its_instances_on_both_sides(specs):
         spec__endpoint=None,
         spec__resources=None,
         spec__copies=None,
-        spec__autoscaling=None,
         spec__lmi__tensorParallelDegree=4,
         spec__dedicated={
             "instanceType": "ml.g5.12xlarge",

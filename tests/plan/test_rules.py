@@ -73,6 +73,24 @@ CASES = [
         "error",
     ),
     (
+        "dedicated-scaling-needs-autoscaling",
+        {},
+        {
+            "spec__endpoint": None,
+            "spec__resources": None,
+            "spec__copies": None,
+            "spec__autoscaling": None,
+            "spec__dedicated": {
+                "instanceType": "ml.g6e.12xlarge",
+                "instances": {"min": 1, "initial": 1, "max": 2},
+            },
+        },
+        "spec.dedicated.instances.max",
+        "without autoscaling the endpoint stays at 1 instance(s) and never uses the range up to 2",
+        None,
+        "error",
+    ),
+    (
         "lmi-loading-timeout",
         {},
         {"spec__lmi__extraEnv": {"OPTION_MODEL_LOADING_TIMEOUT": "600"}},

@@ -44,7 +44,9 @@ class DedicatedEndpoint(IEndpoint):
     back on ``rollback`` alarms (and a 5XX-rate alarm), instance-count autoscaling with
     ``autoscaling``, and the same security defaults as `LlmEndpoint` (least-privilege role,
     customer-managed key, encrypted logs). Dedicated endpoints cannot scale to zero
-    instances: ``instances.min`` must be at least 1.
+    instances: ``instances.min`` must be at least 1; ``instances.max`` above ``min`` needs
+    ``autoscaling`` (nothing else would ever add an instance). The rollout is all at once by
+    default; a canary or linear one needs ``instances.min`` of 2 or more (docs/rollouts.md).
     """
 
     def __init__(
@@ -77,6 +79,13 @@ class DedicatedEndpoint(IEndpoint):
             raise ValueError(
                 "a dedicated endpoint keeps instances.min >= 1; only endpoints "
                 "with inference components scale to zero"
+            )
+        if instances.max > instances.min and autoscaling is None:
+            raise ValueError(
+                f"instances {instances.min}..{instances.max} without autoscaling: a scalable "
+                "target with no scaling policy never changes the instance count. Give "
+                f"autoscaling=Autoscaling(target=...), or instances with max = min "
+                f"(Counts({instances.initial}, {instances.initial}, {instances.initial}))."
             )
         environment = dict(environment or {})
         self.endpoint_name = (
@@ -149,7 +158,7 @@ class DedicatedEndpoint(IEndpoint):
             deployment_config=_common.blue_green(rollout, alarms, instances),
         )
         self.scalable_target: appscaling.ScalableTarget | None = None
-        if autoscaling is not None or instances.max > instances.min:
+        if autoscaling is not None:
             target = appscaling.ScalableTarget(
                 self,
                 "Scaling",
@@ -161,14 +170,13 @@ class DedicatedEndpoint(IEndpoint):
                 role=_common.autoscaling_role(self),
             )
             target.node.add_dependency(self._endpoint)
-            if autoscaling is not None:
-                target.scale_to_track_metric(
-                    "TargetTracking",
-                    target_value=autoscaling.target,
-                    predefined_metric=_VARIANT_METRIC[autoscaling.metric],
-                    scale_in_cooldown=Duration.seconds(autoscaling.scale_in_cooldown_seconds),
-                    scale_out_cooldown=Duration.seconds(autoscaling.scale_out_cooldown_seconds),
-                )
+            target.scale_to_track_metric(
+                "TargetTracking",
+                target_value=autoscaling.target,
+                predefined_metric=_VARIANT_METRIC[autoscaling.metric],
+                scale_in_cooldown=Duration.seconds(autoscaling.scale_in_cooldown_seconds),
+                scale_out_cooldown=Duration.seconds(autoscaling.scale_out_cooldown_seconds),
+            )
             self.scalable_target = target
 
     @property

@@ -314,6 +314,31 @@ def _dedicated_min(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 
 
 @rule(
+    "dedicated-scaling-needs-autoscaling",
+    "model",
+    "A dedicated endpoint whose instances.max is above min has autoscaling to get there.",
+)
+def _dedicated_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    ded = m.spec.spec.dedicated
+    if ded is None or m.spec.spec.autoscaling is not None or ded.instances.max <= ded.instances.min:
+        return
+    n = ded.instances
+    same = (
+        f"set instances.max: {n.min}"
+        if n.initial == n.min
+        else f"set instances to {{min: {n.initial}, initial: {n.initial}, max: {n.initial}}}"
+    )
+    yield m.source.diagnostic(
+        ("spec", "dedicated", "instances", "max"),
+        f"without autoscaling the endpoint stays at {n.initial} instance(s) and never uses "
+        f"the range up to {n.max}: a scaling target with no policy only looks like scaling",
+        value=n.max,
+        fix=f"add `autoscaling: {{metric: concurrent-requests-per-copy, target: 16}}` (target "
+        f"tracking on the instance count), or {same}",
+    )
+
+
+@rule(
     "shared-needs-resources-and-copies",
     "model",
     "A model on a shared endpoint states its resources and copies.",
