@@ -19,6 +19,9 @@ NEURON = {
     "spec__lmi": {"rollingBatch": "auto", "tensorParallelDegree": 2},
 }
 
+# Among a case's environment changes: more Environment documents, for rules across them.
+EXTRA_ENVIRONMENTS = "extra environments"
+
 # rule id, environment changes, model changes, field path, words the message must contain,
 # the text on the line it must point at, severity
 CASES = [
@@ -45,6 +48,24 @@ CASES = [
         "a canary is at most 50% of the endpoint's instances, but endpoint 'pool' can run on a "
         "single instance (instances.min: 0)",
         "strategy: canary",
+        "error",
+    ),
+    (
+        "stack-names-unique",
+        # A second environment in the same account and region, with prod's default prefix.
+        {
+            EXTRA_ENVIRONMENTS: [
+                mutate(
+                    base_environment("staging"),
+                    spec__stackPrefix="llmdeploy-prod",
+                )
+            ]
+        },
+        {},
+        "spec.stackPrefix",
+        "environment 'staging' uses the stack prefix 'llmdeploy-prod' like environment 'prod' "
+        "in the same account and region (account 111122223333, us-east-1)",
+        "stackPrefix: llmdeploy-prod",
         "error",
     ),
     (
@@ -405,6 +426,9 @@ CASES = [
 
 
 def _findings(specs, env_changes, model_changes):
+    env_changes = dict(env_changes)
+    for extra in env_changes.pop(EXTRA_ENVIRONMENTS, []):
+        specs.write(f"infra/{extra['metadata']['name']}.yaml", extra)
     specs.standard(mutate(base_environment(), **env_changes), mutate(base_model(), **model_changes))
     try:
         return list(specs.check().warnings)
@@ -645,3 +669,53 @@ def test_model_id_in_extra_env_is_refused_the_source_sets_it(specs):
     specs.standard(None, mutate(base_model(), spec__lmi__extraEnv={"OPTION_MODEL_ID": "/x"}))
     (d,) = specs.errors()
     assert d.rule == "extra-env-no-shadowing" and "set by llmdeploy from source" in d.message
+
+
+def _second_environment(specs, name, **changes):
+    specs.write(f"infra/{name}.yaml", mutate(base_environment(name), **changes))
+
+
+def test_a_default_prefix_equal_to_anothers_explicit_one_collides(specs):
+    # "blue" (first in the folder) takes the prefix prod would take by default.
+    _second_environment(specs, "blue", spec__stackPrefix="llmdeploy-prod")
+    specs.standard()
+    errors = [d for d in specs.errors() if d.rule == "stack-names-unique"]
+    (d,) = errors
+    assert d.path == "metadata.name" and d.file.endswith("infra/prod.yaml")
+    assert "environment 'prod' uses the stack prefix 'llmdeploy-prod' like environment 'blue'" in (
+        d.message
+    )
+
+
+def test_colliding_environments_are_refused_even_when_env_selects_one(specs):
+    _second_environment(specs, "staging", spec__stackPrefix="llmdeploy-prod")
+    specs.standard()
+    for selected in (("prod",), ("staging",)):
+        with pytest.raises(SpecError) as info:
+            specs.check(*selected)
+        assert any(d.rule == "stack-names-unique" for d in info.value.diagnostics)
+
+
+def test_the_same_prefix_in_another_account_or_region_is_fine(specs):
+    _second_environment(
+        specs, "staging", spec__stackPrefix="llmdeploy-prod", spec__region="eu-west-1"
+    )
+    _second_environment(
+        specs, "qa", spec__stackPrefix="llmdeploy-prod", spec__account="999988887777"
+    )
+    specs.standard()
+    specs.check()
+
+
+def test_different_prefixes_that_still_form_the_same_names_collide(specs):
+    # prefix "a" + model "model-x"'s stack is "a-model-model-x"; prefix "a-model" + model "x"'s
+    # SageMaker name is "a-model-x", which "a"'s stack for model x is too.
+    _second_environment(specs, "one", spec__stackPrefix="a")
+    _second_environment(specs, "two", spec__stackPrefix="a-model")
+    specs.write("infra/prod.yaml", base_environment())
+    specs.write("models/x.yaml", base_model("x"))
+    errors = [d for d in specs.errors() if d.rule == "stack-names-unique"]
+    (d,) = errors
+    assert "environment 'two' (prefix 'a-model') and environment 'one' (prefix 'a') both name" in (
+        d.message
+    )

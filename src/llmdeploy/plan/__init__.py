@@ -52,6 +52,8 @@ def check_portfolio(portfolio: Portfolio, environments: Sequence[str] = ()) -> C
             "(give infra/ as well, e.g. `llmdeploy validate models/ infra/`)"
         )
     diagnostics = list(portfolio.diagnostics)
+    # Rules across environments see all of them, whichever --env selects.
+    diagnostics.extend(rules.run_portfolio(portfolio, environments))
     resolved: list[ResolvedEnvironment] = []
     for env_doc in portfolio.environments:
         if environments and env_doc.spec.name not in environments:

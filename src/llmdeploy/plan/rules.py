@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from llmdeploy.plan.resolve import (
     usable_mib_per_device,
 )
 from llmdeploy.spec.diagnose import suggest
-from llmdeploy.spec.loader import EnvironmentDoc
+from llmdeploy.spec.loader import EnvironmentDoc, Portfolio
 
 NAME_LIMIT = 63  # SageMaker endpoint and inference component names
 
@@ -32,7 +32,7 @@ NAME_LIMIT = 63  # SageMaker endpoint and inference component names
 @dataclass(frozen=True)
 class Rule:
     id: str
-    scope: str  # "environment" | "model" | "endpoint"
+    scope: str  # "portfolio" | "environment" | "model" | "endpoint"
     summary: str
     check: Callable[..., Iterator[Diagnostic]]
 
@@ -48,9 +48,23 @@ def rule(id: str, scope: str, summary: str):
     return register
 
 
+def run_portfolio(portfolio: Portfolio, selected: Sequence[str] = ()) -> list[Diagnostic]:
+    """The rules that compare environments with each other. They run on every environment of
+    the portfolio, also when ``selected`` (--env) names only some: a clash with an environment
+    that is not selected still breaks the selected one."""
+    return [
+        dataclasses.replace(d, rule=r.id)
+        for r in RULES.values()
+        if r.scope == "portfolio"
+        for d in r.check(portfolio, selected)
+    ]
+
+
 def run(env: ResolvedEnvironment, known_environments: list[str]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for r in RULES.values():
+        if r.scope == "portfolio":
+            continue  # run_portfolio
         if r.scope == "environment":
             found = list(r.check(env.doc))
         elif r.scope == "endpoint":
@@ -235,6 +249,66 @@ def _endpoint_rollout_fleet(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
             fix=f"use strategy: all-at-once (SageMaker's default: one step, then the "
             f"waitSeconds bake with rollback), or set instances.min: {need}",
         )
+
+
+@rule(
+    "stack-names-unique",
+    "portfolio",
+    "Environments in one account and region never share stack or SageMaker names.",
+)
+def _stack_names_unique(portfolio: Portfolio, selected: Sequence[str]) -> Iterator[Diagnostic]:
+    models = [m.spec.name for m in portfolio.models]
+    seen: list[tuple[EnvironmentDoc, set[str]]] = []
+    for doc in portfolio.environments:
+        names = _physical_names(doc, models)
+        for other, other_names in seen:
+            if (other.spec.spec.account, other.spec.spec.region) != (
+                doc.spec.spec.account,
+                doc.spec.spec.region,
+            ):
+                continue
+            if selected and not {doc.spec.name, other.spec.name} & set(selected):
+                continue  # neither is checked in this run
+            shared = sorted(names & other_names)
+            if not shared:
+                continue
+            prefix, theirs = doc.spec.stack_prefix, other.spec.stack_prefix
+            where = f"account {doc.spec.spec.account}, {doc.spec.spec.region}"
+            if prefix == theirs:
+                clash = f"uses the stack prefix '{prefix}' like environment '{other.spec.name}'"
+            else:
+                clash = (
+                    f"(prefix '{prefix}') and environment '{other.spec.name}' (prefix "
+                    f"'{theirs}') both name '{shared[0]}'"
+                )
+            taken = {e.spec.stack_prefix for e in portfolio.environments}
+            candidates = (f"llmdeploy-{doc.spec.name}", f"{theirs}-{doc.spec.name}")
+            wanted = next((c for c in candidates if c not in taken), f"{prefix}-2")
+            explicit = doc.spec.spec.stack_prefix is not None
+            yield doc.source.diagnostic(
+                ("spec", "stackPrefix") if explicit else ("metadata", "name"),
+                f"environment '{doc.spec.name}' {clash} in the same account and region "
+                f"({where}): {len(shared)} stack and SageMaker name(s) would be shared, and "
+                "deploying one environment would update or delete the other's resources",
+                value=prefix if explicit else doc.spec.name,
+                environment=doc.spec.name,
+                fix=f"set spec.stackPrefix: {wanted} in environment '{doc.spec.name}' (or move "
+                "it to another account or region)",
+            )
+            break  # one clash per environment is enough
+        seen.append((doc, names))
+
+
+def _physical_names(doc: EnvironmentDoc, models: Sequence[str]) -> set[str]:
+    """The names an environment's stacks take in its account and region: stack names and the
+    SageMaker names inside them (as `synth.stacks.Names` forms them)."""
+    p = doc.spec.stack_prefix
+    endpoints = [e.name for e in doc.spec.spec.endpoints]
+    return (
+        {f"{p}-endpoint-{e}" for e in endpoints}
+        | {f"{p}-model-{m}" for m in models}
+        | {f"{p}-{n}" for n in (*endpoints, *models)}
+    )
 
 
 @rule("pricing-known-types", "environment", "spec.pricing names known instance types.")
