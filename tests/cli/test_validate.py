@@ -103,6 +103,38 @@ def test_warnings_do_not_fail_validation(specs):
     assert "warning" in result.stderr and "1 warning(s)" in result.stdout
 
 
+def test_strict_turns_warnings_into_errors(specs):
+    env = mutate(base_environment(), spec__pricing={"ml.g7.xlarge": 2.0})
+    specs.standard(env)
+    result = runner.invoke(app, ["validate", str(specs.root), "--strict"])
+    assert result.exit_code == 1
+    assert "error: spec.pricing.ml.g7.xlarge" in result.stderr
+    assert "--strict: 1 warning(s) counted as errors" in result.stderr
+    result = runner.invoke(app, ["validate", str(specs.root), "--strict", "-o", "json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert [d["severity"] for d in report["diagnostics"]] == ["error"]
+
+
+def test_strict_passes_what_has_no_findings(specs):
+    specs.standard()
+    result = runner.invoke(app, ["validate", str(specs.root), "--strict"])
+    assert result.exit_code == 0, result.output
+    assert "0 warning(s)" in result.stdout
+
+
+def test_strict_fails_on_peak_copies_plan_says_do_not_fit(specs):
+    specs.standard(None, mutate(base_model(), spec__copies={"min": 1, "initial": 1, "max": 9}))
+    lenient = runner.invoke(app, ["validate", str(specs.root)])
+    assert lenient.exit_code == 0 and "needs 3 × ml.g6e.12xlarge" in lenient.stderr
+    strict = runner.invoke(app, ["validate", str(specs.root), "--strict"])
+    assert strict.exit_code == 1 and "error" in strict.stderr
+    plan = runner.invoke(app, ["plan", str(specs.root), "-o", "json"])
+    (endpoint,) = json.loads(plan.stdout)["environments"][0]["endpoints"]
+    assert endpoint["points"]["max"]["needed"] == 3 and endpoint["points"]["max"]["holds"] is False
+
+
 def test_rules_are_listed():
     result = runner.invoke(app, ["validate", "--rules"])
     assert result.exit_code == 0 and "tp-matches-accelerators" in result.stdout

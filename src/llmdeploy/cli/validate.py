@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from llmdeploy.cli.common import (
     boundary,
     checked_or_exit,
     emit_json,
+    report_spec_error,
 )
 
 
@@ -25,6 +27,10 @@ def validate(
     output: OutputOption = OutputFormat.text,
     list_rules: Annotated[
         bool, typer.Option("--rules", help="List the rules that are checked and exit.")
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Warnings are errors too: any finding exits 1 (for CI)."),
     ] = False,
 ) -> None:
     """Check spec files: types, names, and every rule against the catalog and each other."""
@@ -38,6 +44,14 @@ def validate(
                 print(f"{r['id']:<36} {r['summary']}")
         return
     checked = checked_or_exit(paths, env or (), output)
+    if strict and checked.warnings:
+        from llmdeploy.errors import SpecError
+
+        promoted = [dataclasses.replace(d, severity="error") for d in checked.warnings]
+        report_spec_error(SpecError(promoted), output)
+        if output is OutputFormat.text:
+            print(f"(--strict: {len(promoted)} warning(s) counted as errors)", file=sys.stderr)
+        raise typer.Exit(1)
     envs = [e.name for e in checked.environments]
     models = sorted({m.spec.name for e in checked.environments for m in e.models})
     if output is OutputFormat.json:
