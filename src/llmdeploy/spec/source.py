@@ -9,9 +9,9 @@ Three kinds of scalar are refused wherever they stand, because they would not me
 say: numbers in a form other than plain decimal (YAML 1.1 reads ``0100`` as octal 64, ``1:30``
 as 90, ``0x10`` as 16, ``.inf`` and ``.nan`` as non-numbers; YAML 1.2 and JSON read some of
 them otherwise), booleans other than true/false (YAML 1.1 reads ``yes``, ``no``, ``on``,
-``off`` as booleans, YAML 1.2 as text), and strings holding CDK's token markers (``${Token[...]}``), which CDK would
-resolve as a reference instead of writing them as text. Those problems are reported without
-stopping the document: the rest of it is still checked.
+``off`` as booleans, YAML 1.2 as text), and strings holding CDK's token markers
+(``${Token[...]}``), which CDK would resolve as a reference instead of writing them as text.
+Those problems are reported without stopping the document: the rest of it is still checked.
 """
 
 from __future__ import annotations
