@@ -162,7 +162,7 @@ def test_vpc_config_and_role_network_rights(stack):
     [(RolloutStrategy.CANARY, "CanarySize"), (RolloutStrategy.LINEAR, "LinearStepSize")],
 )
 def test_blue_green_rollout_rolls_back_on_errors(stack, strategy, key):
-    _endpoint(stack, rollout=EndpointRollout(strategy, 20, 300))
+    _endpoint(stack, rollout=EndpointRollout(strategy, 20, 300), instances=Counts(2, 2, 4))
     t = Template.from_stack(stack)
     t.has_resource_properties(
         "AWS::SageMaker::Endpoint",
@@ -181,6 +181,28 @@ def test_blue_green_rollout_rolls_back_on_errors(stack, strategy, key):
         },
     )
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"AlarmName": "pool-5xx-rate"})
+
+
+def test_a_shared_endpoint_that_can_be_one_instance_has_no_canary(stack):
+    with pytest.raises(ValueError, match="a fleet that can be one instance does not exist"):
+        _endpoint(stack, rollout=EndpointRollout(RolloutStrategy.CANARY, 10, 600))
+
+
+def test_a_shared_endpoint_rolls_out_all_at_once_by_default(stack):
+    _endpoint(stack)
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "ALL_AT_ONCE",
+                        "WaitIntervalInSeconds": 600,
+                    }
+                }
+            }
+        },
+    )
 
 
 def test_grant_invoke_and_metrics(stack):

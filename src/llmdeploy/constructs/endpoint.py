@@ -95,7 +95,8 @@ class LlmEndpoint(IEndpoint):
         instance when no copy runs. Default: 0 / 1 / 1.
     :param endpoint_name: physical name. Default: derived from the construct path (stable).
     :param routing: request routing. Default: least outstanding requests.
-    :param rollout: blue/green rollout of instance changes. Default: 10% canary, 10 minutes.
+    :param rollout: blue/green rollout of instance changes. Default: all at once, 10 minutes
+        of baking; a canary or linear rollout needs ``instances.min`` of 2 or more.
     :param encryption_key: default: a new customer-managed key with rotation. It encrypts the
         logs, and the instances' volumes where they are EBS (SageMaker refuses a key for
         instance types with local NVMe, which their hardware encrypts).
@@ -201,7 +202,7 @@ class LlmEndpoint(IEndpoint):
             "Endpoint",
             endpoint_name=self.endpoint_name,
             endpoint_config_name=self._config.attr_endpoint_config_name,
-            deployment_config=_common.blue_green(rollout, [self.rollback_alarm]),
+            deployment_config=_common.blue_green(rollout, [self.rollback_alarm], instances),
         )
 
     @property

@@ -84,9 +84,11 @@ class Counts:
 
 @dataclass(frozen=True)
 class EndpointRollout:
-    """Blue/green rollout of endpoint (instance) changes. Default: canary of 10%, 10 minutes."""
+    """Blue/green rollout of endpoint (instance) changes. Default: all at once, then 10
+    minutes of watching the alarms before the old fleet goes (a canary or a linear step
+    needs a fleet that never shrinks to one instance: docs/rollouts.md)."""
 
-    strategy: RolloutStrategy = RolloutStrategy.CANARY
+    strategy: RolloutStrategy = RolloutStrategy.ALL_AT_ONCE
     traffic_percent: int = 10
     wait_seconds: int = 600
 
