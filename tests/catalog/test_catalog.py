@@ -218,6 +218,13 @@ def test_a_longer_loading_timeout_in_extra_env_raises_sagemakers_up_to_its_ceili
     assert engines.startup_timeout_seconds(far.spec) == 3600
 
 
+def test_a_loading_timeout_in_non_ascii_digits_is_not_a_number():
+    # '３０００' passes str.isdigit(); LMI reads the variable as ASCII and could not parse it.
+    m = _model(spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "３０００"})
+    assert engines.user_loading_timeout(m.spec) is None
+    assert engines.startup_timeout_seconds(m.spec) == 1800
+
+
 def test_hub_weights_get_no_model_dir():
     m = _model(spec__source={"huggingFaceId": "org/m"})
     env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)

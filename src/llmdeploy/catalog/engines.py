@@ -190,7 +190,9 @@ def user_loading_timeout(spec: ModelSpec) -> int | None:
     """OPTION_MODEL_LOADING_TIMEOUT as extraEnv sets it, in seconds (None: unset, or not a
     whole number, which `rules` refuses)."""
     raw = spec.lmi.extra_env.get(LOADING_TIMEOUT_ENV)
-    return int(raw) if raw is not None and raw.strip().isdigit() else None
+    # ASCII digits only: str.isdigit() accepts '１８００', which LMI could not parse.
+    text = raw.strip() if raw is not None else ""
+    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 def startup_timeout_seconds(spec: ModelSpec) -> int:
