@@ -567,3 +567,66 @@ def test_rollback_refuses_to_choose_among_damaged_records(tmp_path):
     path.write_text(json.dumps(record))
     with pytest.raises(Exception, match="does not match its digest"):
         engine.rollback_target("s", "m", None)
+
+
+def test_updates_of_models_on_one_endpoint_run_one_at_a_time(tmp_path):
+    """validate checks room for one model's update batch per endpoint: the engine never
+    rolls two models of one endpoint at once, but other endpoints' models go in parallel."""
+    import threading
+    import time as _time
+
+    class Cfn:
+        def __init__(self):
+            self.lock = threading.Lock()
+            self.running: dict[str, set[str]] = {}
+            self.most: dict[str, int] = {}
+            self.done: dict[str, int] = {}
+
+        def _endpoint(self, stack):
+            return stack.split("-")[0]
+
+        def describe_stacks(self, StackName):
+            return {"Stacks": [{"StackName": StackName, "StackStatus": "UPDATE_COMPLETE"}]}
+
+        def get_template(self, StackName, TemplateStage):
+            return {"TemplateBody": {"Resources": {}}}
+
+        def create_change_set(self, StackName, **kw):
+            return {"Id": f"cs-{StackName}"}
+
+        def describe_change_set(self, ChangeSetName, StackName):
+            with self.lock:
+                polls = self.done.get(StackName)
+                if polls is None:
+                    return {"Status": "CREATE_COMPLETE", "Changes": []}
+                if polls > 0:
+                    self.done[StackName] = polls - 1
+                    return {"Status": "CREATE_COMPLETE", "ExecutionStatus": "EXECUTE_IN_PROGRESS"}
+                self.running[self._endpoint(StackName)].discard(StackName)
+                return {"Status": "CREATE_COMPLETE", "ExecutionStatus": "EXECUTE_COMPLETE"}
+
+        def execute_change_set(self, ChangeSetName, StackName):
+            with self.lock:
+                ep = self._endpoint(StackName)
+                self.running.setdefault(ep, set()).add(StackName)
+                self.most[ep] = max(self.most.get(ep, 0), len(self.running[ep]))
+                self.done[StackName] = 3
+
+        def describe_stack_events(self, StackName):
+            _time.sleep(0.005)
+            return {"StackEvents": []}
+
+        def delete_change_set(self, **kw):
+            pass
+
+    cfn = Cfn()
+    engine, _ = _engine(cfn, tmp_path, concurrency=8)
+    template = json.dumps({"Resources": {"X": {"Type": "AWS::SNS::Topic"}}})
+    targets = [
+        Target(f"{ep}-m{i}", "model", f"m{i}", template, {}, "", model=f"m{i}", depends_on=(ep,))
+        for ep in ("a", "b")
+        for i in range(3)
+    ]
+    results = engine.deploy(targets)
+    assert {r.outcome for r in results} == {"deployed"}
+    assert cfn.most == {"a": 1, "b": 1}

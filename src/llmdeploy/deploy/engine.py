@@ -11,9 +11,10 @@ was under way as interrupted, and leaves CloudFormation to finish or roll back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ class Engine:
         self.stopping = threading.Event()
         self.confirm_lock = threading.Lock()
         self.executing: set[str] = set()  # stacks whose change set is executing now
+        self.slots: dict[str, threading.Lock] = {}  # per shared endpoint stack: see _update_slot
+        self.slots_lock = threading.Lock()
 
     # --- diff ----------------------------------------------------------------------------
 
@@ -249,8 +252,33 @@ class Engine:
             if actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
                 self._reconcile(t, kind, record)
                 return StackResult(t.stack, "unchanged")
+        with self._update_slot(t, status):
+            return self._change(t, kind, record, status)
+
+    @contextlib.contextmanager
+    def _update_slot(self, t: Target, status: str | None) -> Iterator[None]:
+        """One rolling update at a time per shared endpoint: `validate` checks that
+        instances.max has room for one model's update batch on top of every model's minimum
+        copies, not for several at once. New models and other endpoints go in parallel."""
+        if status is None or t.kind != "model" or not t.depends_on:
+            yield
+            return
+        with self.slots_lock:
+            slot = self.slots.setdefault(t.depends_on[0], threading.Lock())
+        while not slot.acquire(timeout=self.poll):
+            if self.stopping.is_set():
+                raise Interrupted
+        try:
+            yield
+        finally:
+            slot.release()
+
+    def _change(
+        self, t: Target, kind: str, record: Record | None, status: str | None
+    ) -> StackResult:
         # What runs wins over the template's initial: copies and instances that autoscaling
-        # set are passed back (clamped into the new range), never reset.
+        # set are passed back (clamped into the new range), never reset. Read here, right
+        # before the change set, so that a wait for the endpoint's slot reads it fresh.
         kept = capacity.plan(self.aws, t.template, exists=status is not None)
         for k in kept:
             self.reporter.event(t.stack, k.describe())
