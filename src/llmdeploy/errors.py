@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from llmdeploy.secrets import redact
+
 Severity = Literal["error", "warning"]
 
 # Sentinel: "no bad value to show" (None is a value a user can write: `key: null`).
@@ -24,6 +26,12 @@ SHOWN_CHARS = 80
 def clip(text: str, limit: int = SHOWN_CHARS) -> str:
     """``text`` cut to ``limit`` characters (and "…") for echoing in a message."""
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _safe(text: str, limit: int) -> str:
+    """``text`` clipped, anything shaped like a credential masked (`llmdeploy.secrets`): a
+    diagnostic never prints a token, whichever check quotes the value."""
+    return clip(redact(text[: limit + 200]), limit)
 
 
 class Written(str):
@@ -56,14 +64,14 @@ class Diagnostic:
 
     def render(self) -> str:
         env = f" [env {self.environment}]" if self.environment else ""
-        head = f"{self.location}: {self.severity}{env}: {clip(self.path, _PATH_CHARS)}"
+        head = f"{self.location}: {self.severity}{env}: {_safe(self.path, _PATH_CHARS)}"
         if self.value is not NO_VALUE:
             head += f" = {_show(self.value)}"
-        text = f"{head}: {clip(self.message, _TEXT_CHARS)}"
+        text = f"{head}: {_safe(self.message, _TEXT_CHARS)}"
         if self.rule:
             text += f" [{self.rule}]"
         if self.fix:
-            text += f"\n    fix: {clip(self.fix, _TEXT_CHARS)}"
+            text += f"\n    fix: {_safe(self.fix, _TEXT_CHARS)}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,9 +80,9 @@ class Diagnostic:
             "file": self.file,
             "line": self.line,
             "column": self.column,
-            "path": clip(self.path, _PATH_CHARS),
-            "message": clip(self.message, _TEXT_CHARS),
-            "fix": None if self.fix is None else clip(self.fix, _TEXT_CHARS),
+            "path": _safe(self.path, _PATH_CHARS),
+            "message": _safe(self.message, _TEXT_CHARS),
+            "fix": None if self.fix is None else _safe(self.fix, _TEXT_CHARS),
             "environment": self.environment,
             "rule": self.rule,
         }
@@ -104,9 +112,9 @@ def _order(d: Diagnostic) -> tuple:
 
 def _show(value: Any) -> str:
     if isinstance(value, Written):
-        return clip(str(value))
+        return _safe(str(value), SHOWN_CHARS)
     if isinstance(value, str):
-        return json.dumps(clip(value), ensure_ascii=False)
+        return json.dumps(_safe(value, SHOWN_CHARS), ensure_ascii=False)
     if isinstance(value, (dict, list, tuple)):
         text = json.dumps(_jsonable(_clipped(value)), ensure_ascii=False)
         return text if len(text) <= 60 else text[:57] + "..."
@@ -122,7 +130,7 @@ _TEXT_CHARS = 1000
 def _clipped(value: Any, depth: int = 0) -> Any:
     """``value`` with long strings clipped and long or deep containers cut short."""
     if isinstance(value, str):
-        return clip(value)
+        return _safe(value, SHOWN_CHARS)
     if isinstance(value, (list, tuple)):
         if depth > 3:
             return "…"
@@ -131,7 +139,7 @@ def _clipped(value: Any, depth: int = 0) -> Any:
         if depth > 3:
             return "…"
         items = list(value.items())[:20]
-        return {clip(str(k)): _clipped(v, depth + 1) for k, v in items}
+        return {_safe(str(k), SHOWN_CHARS): _clipped(v, depth + 1) for k, v in items}
     return value
 
 

@@ -363,8 +363,50 @@ CASES = [
         {},
         {"spec__lmi__extraEnv": {"HF_TOKEN": "hf_abcdefghijklmnopqrstuvwxyz123456"}},
         "spec.lmi.extraEnv.HF_TOKEN",
-        "looks like a plaintext secret",
+        "looks like a Hugging Face token: SageMaker passes container environment variables in "
+        "plaintext: anyone who may call DescribeModel or open the console sees them",
         "HF_TOKEN",
+        "error",
+    ),
+    (
+        "no-dynamic-references",
+        {},
+        {"spec__lmi__extraEnv": {"HF_TOKEN": "{{resolve:secretsmanager:hf-token:SecretString}}"}},
+        "spec.lmi.extraEnv.HF_TOKEN",
+        "is a CloudFormation dynamic reference: CloudFormation would resolve it when it deploys "
+        "and put the plaintext into HF_TOKEN",
+        "HF_TOKEN",
+        "error",
+    ),
+    (
+        "s3-source-scoped",
+        {},
+        {"spec__source__s3Uri": "s3://acme-models/flow"},
+        "spec.source.s3Uri",
+        "a prefix without a trailing / also covers its siblings ('flow*': 'flow-old/', "
+        "'flow2/'...): the model's role could read them",
+        "s3Uri: s3://acme-models/flow",
+        "error",
+    ),
+    (
+        "image-registry-allowed",
+        {},
+        {"spec__container__image": "999999999999.dkr.ecr.us-east-1.amazonaws.com/lmi:1"},
+        "spec.container.image",
+        "registry 999999999999.dkr.ecr.us-east-1.amazonaws.com is neither one of AWS's Deep "
+        "Learning Containers registries nor in spec.security.imageRegistries of environment "
+        "'prod'",
+        "image: 999999999999",
+        "error",
+    ),
+    (
+        "kms-key-scoped",
+        {"spec__security": {"kmsKeyArn": "arn:aws:kms:us-east-1:999999999999:key/*"}},
+        {},
+        "spec.security.kmsKeyArn",
+        "holds a wildcard or policy variable: the roles would be granted Encrypt and Decrypt on "
+        "every key it matches",
+        "kmsKeyArn:",
         "error",
     ),
     (
@@ -518,10 +560,13 @@ def test_secret_value_is_never_echoed(specs):
     assert token not in d.render() and token not in str(d.to_dict())
 
 
-def test_a_secrets_manager_arn_is_accepted(specs):
+def test_a_secrets_manager_arn_deploys_but_warns_that_it_reaches_the_container_as_text(specs):
     arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:hf-token-AbCdEf"
     specs.standard(None, mutate(base_model(), spec__lmi__extraEnv={"HF_TOKEN_SECRET_ARN": arn}))
-    specs.check()
+    (d,) = specs.check().warnings
+    assert d.rule == "no-secrets" and d.severity == "warning"
+    assert "SageMaker passes the ARN to the container as this text" in d.message
+    assert "stage them to S3 and use source.s3Uri" in d.fix
 
 
 def test_capacity_counts_memory_and_cpu_not_only_devices(specs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from llmdeploy import grants
 from llmdeploy.catalog.engines import (
     CANARY_MAX_PERCENT,
     LINEAR_STEP_PERCENT,
@@ -126,6 +127,8 @@ def execution_role(
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    if not Token.is_unresolved(key.key_arn):  # a key given by ARN: exactly one key
+        grants.require_kms_key_arn(key.key_arn)
     key.grant_encrypt_decrypt(role)
     log_arn = f"<{Stack.of(scope).get_logical_id(log_group.node.default_child)}.Arn>:*"
     for finding, reason in (
@@ -150,17 +153,25 @@ def execution_role(
 
 
 def acknowledge_model_access(scope: Construct, data: ModelData) -> None:
-    if data.s3_uri and not data.compressed:
+    """The one wildcard of a model's grants: the objects of its weights folder. The finding's
+    id names that resource, so it is built only from a folder `grants` accepted (never a
+    bucket, a sibling prefix or a wildcard of the user's); the reason is fixed."""
+    if data.s3_uri and not data.compressed and not Token.is_unresolved(data.s3_uri):
+        weights = grants.require_s3_source(data.s3_uri)
         acknowledge(
             scope,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{data.bucket}/"
-            f"{data.key_prefix}*]",
-            "the model reads every object under its own weights prefix, and only those",
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{weights.bucket}/"
+            f"{weights.key}*]",
+            "the model reads every object under its own weights folder, and only those",
         )
 
 
 def model_access_statements(image_uri: str, data: ModelData) -> list[iam.PolicyStatement]:
-    """Read the model's own S3 prefix (or object) and pull its own image repository."""
+    """Read the model's own S3 folder (or object) and pull its own image repository: exactly
+    those. A value that would widen a grant (the bucket root, a prefix without its trailing /,
+    a wildcard) is refused with ValueError (`llmdeploy.grants`)."""
+    if data.s3_uri and not Token.is_unresolved(data.s3_uri):
+        grants.require_s3_source(data.s3_uri)
     statements = []
     repo = image_repository_arn(image_uri)
     if repo:
@@ -189,22 +200,27 @@ def model_access_statements(image_uri: str, data: ModelData) -> list[iam.PolicyS
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+                # A folder: its own keys (prefix/*); an object: its own key.
+                conditions={"StringEquals": {"s3:prefix": [prefix]}}
+                if data.compressed
+                else {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
             )
         )
     return statements
 
 
 def image_repository_arn(image_uri: str) -> str | None:
-    # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>:<tag>
-    host, _, rest = image_uri.partition("/")
-    parts = host.split(".")
-    if len(parts) < 6 or parts[1:3] != ["dkr", "ecr"]:
+    """The ARN of the image's one ECR repository (None: not an ECR image, or a CDK token: no
+    pull right to grant). A wildcard or a malformed ECR image is refused with ValueError."""
+    # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>(:<tag>|@sha256:<digest>)
+    if Token.is_unresolved(image_uri):
         return None
-    account, region = parts[0], parts[3]
-    repo = rest.split("@")[0].rsplit(":", 1)[0]
-    partition = "aws-cn" if host.endswith(".cn") else Aws.PARTITION
-    return f"arn:{partition}:ecr:{region}:{account}:repository/{repo}"
+    host = image_uri.partition("/")[0]
+    if ".dkr.ecr." not in host and not any(c in image_uri for c in "*?$"):
+        return None
+    image = grants.require_image(image_uri)
+    partition = "aws-cn" if image.partition == "aws-cn" else Aws.PARTITION
+    return f"arn:{partition}:ecr:{image.region}:{image.account}:repository/{image.repository}"
 
 
 def vpc_config(
@@ -416,6 +432,10 @@ def rollback_alarms(
 def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Role:
     """A model's own execution role: its logs and metrics, pulling images, and (in a VPC) its
     network interfaces; `sagemaker_model` adds its weights and repository."""
+    # The name is in the log group's ARN (and the acknowledgement naming it): a SageMaker
+    # name, so that it can hold no wildcard.
+    if not Token.is_unresolved(component_name):
+        grants.require_sagemaker_name(component_name, "inference component name")
     role = iam.Role(
         scope,
         "ExecutionRole",

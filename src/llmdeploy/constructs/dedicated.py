@@ -137,8 +137,9 @@ class DedicatedEndpoint(IEndpoint):
             _common.acknowledge(
                 self._config,
                 "AwsSolutions-SM3",
-                f"{instance_type} has local NVMe storage, encrypted by the instance's hardware; "
-                "SageMaker refuses KmsKeyId for it. The key still encrypts the logs.",
+                # A reason fixed in code, never built from spec text.
+                "the instance type has local NVMe storage, encrypted by the instance's "
+                "hardware; SageMaker refuses KmsKeyId for it",
             )
         dims = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
         # A dedicated endpoint always rolls back on errors: there is nothing else guarding it.

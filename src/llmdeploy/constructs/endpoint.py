@@ -187,8 +187,9 @@ class LlmEndpoint(IEndpoint):
             _common.acknowledge(
                 self._config,
                 "AwsSolutions-SM3",
-                f"{instance_type} has local NVMe storage, encrypted by the instance's hardware; "
-                "SageMaker refuses KmsKeyId for it. The key still encrypts the logs.",
+                # A reason fixed in code, never built from spec text.
+                "the instance type has local NVMe storage, encrypted by the instance's "
+                "hardware; SageMaker refuses KmsKeyId for it",
             )
         self.rollback_alarm = _common.error_rate_alarm(
             self,

@@ -8,7 +8,6 @@ model resolved in it, and yields diagnostics that name the field, the bad value 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
+from llmdeploy.plan import leaks, trust
 from llmdeploy.plan.cost import shared_fit
 from llmdeploy.plan.resolve import (
     USABLE_MEMORY_FRACTION,
@@ -811,35 +811,36 @@ def _loading_timeout(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
         yield _warning(d)
 
 
-_SECRET_VALUE = re.compile(
-    r"^(hf_[A-Za-z0-9]{20,}|(AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|"
-    r"sk-[A-Za-z0-9_\-]{20,}|xox[baprs]-[A-Za-z0-9\-]{10,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\..*)$"
-)
-# Whole name segments: HF_TOKEN and DB_PASSWORD, not OPTION_TOKENIZER or MAX_NEW_TOKENS.
-_SECRET_NAME = re.compile(
-    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)($|_)", re.I
-)
-_SECRET_REF = re.compile(r"^arn:aws[a-z\-]*:(secretsmanager|ssm):")
-
-
-@rule(
+# No spec value leaks a secret (plan/leaks.py) or widens a grant (plan/trust.py).
+rule(
     "no-secrets",
+    "portfolio",
+    "No string of a spec holds a credential (container variables are plaintext in SageMaker); "
+    "a secret's ARN in a container variable is passed as text (a warning).",
+)(leaks.no_secrets)
+rule(
+    "no-dynamic-references",
+    "portfolio",
+    "No string of a spec holds a {{resolve:...}} reference (CloudFormation would deploy its "
+    "plaintext).",
+)(leaks.no_dynamic_references)
+rule(
+    "s3-source-scoped",
     "model",
-    "No token-looking values in extraEnv (reference a Secrets Manager ARN instead).",
-)
-def _no_secrets(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    for key, value in m.spec.spec.lmi.extra_env.items():
-        if _SECRET_REF.match(value):
-            continue
-        if _SECRET_VALUE.match(value) or (_SECRET_NAME.search(key) and len(value) >= 8):
-            # Never echo the value back: it would land in CI logs.
-            yield m.source.diagnostic(
-                ("spec", "lmi", "extraEnv", key),
-                f"{key} looks like a plaintext secret; specs are committed and logged",
-                value="<redacted>",
-                fix="store it in AWS Secrets Manager and give its ARN "
-                "(arn:aws:secretsmanager:...); rotate the exposed secret",
-            )
+    "source.s3Uri is one folder below the bucket root, ending in /, or one .tar.gz object.",
+)(trust.s3_source_scoped)
+rule(
+    "image-registry-allowed",
+    "model",
+    "container.image names one repository in the environment's region, in a Deep Learning "
+    "Containers registry or one of spec.security.imageRegistries.",
+)(trust.image_registry_allowed)
+rule(
+    "kms-key-scoped",
+    "environment",
+    "kmsKeyArn is one key's full ARN in the environment's region and account (another account "
+    "with allowForeignKmsKey: true).",
+)(trust.kms_key_scoped)
 
 
 @rule(

@@ -34,7 +34,8 @@ _PATTERN_HINTS = {
     "instanceType": "use a SageMaker instance type such as ml.g6e.12xlarge",
     "version": 'use a version like "0.33.0" (in quotes)',
     "image": "use a full ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
-    "kmsKeyArn": "use a KMS key or alias ARN: arn:aws:kms:<region>:<account>:key/<id>",
+    "kmsKeyArn": "use a KMS key's ARN: arn:aws:kms:<region>:<account>:key/<key id>",
+    "imageRegistries": "use ECR registries: <account>.dkr.ecr.<region>.amazonaws.com",
     "subnetIds": "use subnet ids such as subnet-0abc1234",
     "securityGroupIds": "use security group ids such as sg-0abc1234",
 }

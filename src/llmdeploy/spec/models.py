@@ -135,7 +135,29 @@ class Security(_Spec):
             ),
         ]
         | None
-    ) = Field(default=None, description="Default: a customer-managed key per environment.")
+    ) = Field(
+        default=None,
+        description="One key's full ARN, in the environment's region and account. "
+        "Default: a customer-managed key per endpoint.",
+    )
+    allow_foreign_kms_key: bool = Field(
+        default=False,
+        description="Allow a kmsKeyArn of another account (its owner decides who else uses it).",
+    )
+    image_registries: tuple[
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^[0-9]{12}\.dkr\.ecr\.[a-z]{2}(-[a-z]+)+-[0-9]\.amazonaws\.com(\.cn)?$"
+            ),
+        ],
+        ...,
+    ] = Field(
+        default=(),
+        max_length=20,
+        description="ECR registries (<account>.dkr.ecr.<region>.amazonaws.com) that "
+        "container.image may name, besides AWS's Deep Learning Containers.",
+    )
     vpc: Vpc | None = None
     network_isolation: bool = Field(
         default=True, description="No outbound network from containers."
