@@ -156,8 +156,9 @@ def test_a_record_whose_spec_fails_the_rules_now_is_refused(legit):
     env, record = legit
     spec = copy.deepcopy(record.spec)
     spec["spec"]["source"] = {"huggingFaceId": "meta-llama/Llama-3.1-8B"}  # network-isolated env
-    with pytest.raises(RecordRefused, match="its spec does not pass validation now"):
+    with pytest.raises(RecordRefused, match="its spec does not pass validation now") as info:
         vet(env, _with(record, spec=spec), STACK)
+    assert "(spec.source" in str(info.value)  # the field as a path, not s.p.e.c
 
 
 def test_a_record_whose_spec_names_another_model_is_refused(legit):

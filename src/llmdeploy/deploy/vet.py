@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.deploy.history import Record
-from llmdeploy.errors import LlmdeployError, SpecError
+from llmdeploy.errors import LlmdeployError, SpecError, clip
 from llmdeploy.plan.resolve import ResolvedEnvironment
+from llmdeploy.secrets import redact
 
 # Properties that grant, trust or decide what code runs with which identity and network.
 TRUST_PROPERTIES = frozenset(
@@ -166,8 +167,9 @@ def reference_template(
         try:
             (resolved,) = check([model_file, env_file], [env.name]).environments
         except SpecError as exc:
-            first = exc.diagnostics[0] if exc.diagnostics else None
-            what = f"{'.'.join(map(str, first.path))}: {first.message}" if first else "invalid"
+            errors = [d for d in exc.diagnostics if d.severity == "error"]
+            first = errors[0] if errors else None
+            what = redact(clip(f"{first.path}: {first.message}", 200)) if first else "invalid"
             raise RecordRefused(
                 f"refusing {where}: its spec does not pass validation now ({what})"
             ) from None

@@ -320,11 +320,16 @@ def _acknowledge_environment(scope: Construct, spec: Environment) -> None:
     """Findings that follow from the environment's own choices, acknowledged with the reason
     (the constructs acknowledge their own intended wildcards; cdk-nag's AwsSolutions pack runs
     on every stack in the tests and fails them on anything else)."""
-    if spec.spec.security.vpc is None:
+    security = spec.spec.security
+    if security.vpc is None:
+        reason = (
+            "The environment sets no spec.security.vpc; its containers run with network "
+            "isolation instead (no network access at all)."
+            if security.network_isolation
+            else "The environment sets no spec.security.vpc and turns network isolation off "
+            "(networkIsolation: false, e.g. to download weights from the Hugging Face Hub): "
+            "its containers reach the internet through SageMaker's own network."
+        )
         cdk.Validations.of(scope).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-SM1",
-                reason=f"Environment {spec.name} sets no spec.security.vpc; its containers run "
-                "with network isolation instead (no network access at all).",
-            )
+            cdk.Acknowledgment(id="AwsSolutions-SM1", reason=reason)
         )
