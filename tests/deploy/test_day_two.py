@@ -280,3 +280,26 @@ def test_a_dedicated_endpoint_keeps_the_instances_autoscaling_added(aws, portfol
     assert result.exit_code == 0, result.output
     (variant,) = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]
     assert variant["DesiredInstanceCount"] == 3  # not the spec's initial 1
+
+
+def test_prune_reports_each_orphan_even_when_one_cannot_go(aws, portfolio, monkeypatch):
+    from llmdeploy.deploy import actions
+    from llmdeploy.deploy.retire import Retirer
+
+    assert _run("deploy", "--env", "dev").exit_code == 0
+    (portfolio / "models" / "summarizer-inf2.yaml").unlink()
+    (portfolio / "models" / "text-evaluation.yaml").unlink()
+    survey = Retirer.survey
+
+    def busy_for_one(self, stack, *args, **kw):
+        if stack.endswith("text-evaluation"):
+            raise actions.StackBusy(f"{stack} is being changed by another operation")
+        return survey(self, stack, *args, **kw)
+
+    monkeypatch.setattr(Retirer, "survey", busy_for_one)
+    result = _run("deploy", "--env", "dev", "--prune", "--yes", "-o", "json")
+    assert result.exit_code == 1  # not everything went
+    retired = {r["stack"]: r for r in _json(result)["retired"]}
+    assert retired["llmdeploy-dev-model-text-evaluation"]["outcome"] == "refused"
+    assert "being changed" in retired["llmdeploy-dev-model-text-evaluation"]["reason"]
+    assert retired["llmdeploy-dev-model-summarizer-inf2"]["outcome"] == "retired"

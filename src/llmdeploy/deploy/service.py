@@ -140,9 +140,19 @@ def _prune(ctx: Context) -> list[Retired]:
     found = find_orphans(ctx)
     out = []
     for o in sorted(found, key=lambda o: o.kind != "model"):
-        survey = ctx.retirer.survey(o.stack, o.kind, o.name, in_spec=False)
-        out.append(ctx.retirer.retire(survey))
+        out.append(_retire_orphan(ctx, o.stack, o.kind, o.name))
     return out
+
+
+def _retire_orphan(ctx: Context, stack: str, kind: str, name: str) -> Retired:
+    """Retire a stack no spec produces; a refusal (busy, not ours after all) is its outcome,
+    so that what was done before it is still reported."""
+    try:
+        survey = ctx.retirer.survey(stack, kind, name, in_spec=False)
+    except LlmdeployError as exc:
+        ctx.engine.reporter.done(stack, "refused", str(exc))
+        return Retired(stack, "refused", str(exc))
+    return ctx.retirer.retire(survey)
 
 
 def retire(ctx: Context, name: str, *, endpoint: bool = False) -> list[Retired]:
@@ -163,9 +173,7 @@ def retire(ctx: Context, name: str, *, endpoint: bool = False) -> list[Retired]:
             left = ctx.retirer.endpoint_left_empty(survey, spec_endpoints)
             if left is not None:
                 ep_name = left.removeprefix(f"{names.prefix}-endpoint-")
-                out.append(
-                    ctx.retirer.retire(ctx.retirer.survey(left, "endpoint", ep_name, in_spec=False))
-                )
+                out.append(_retire_orphan(ctx, left, "endpoint", ep_name))
     return out
 
 
