@@ -95,13 +95,13 @@ def _reference(legit) -> dict:
             lambda t: t["Resources"][_role(t)]["Properties"]["AssumeRolePolicyDocument"][
                 "Statement"
             ][0].update(Principal={"AWS": "arn:aws:iam::999999999999:root"}),
-            "AssumeRolePolicyDocument differs from what llmdeploy grants",
+            "Properties.AssumeRolePolicyDocument differ from what llmdeploy builds (grants or trust)",
         ),
         (
             lambda t: t["Resources"][_role(t)]["Properties"].update(
                 ManagedPolicyArns=["arn:aws:iam::aws:policy/AdministratorAccess"]
             ),
-            "ManagedPolicyArns differs",
+            "Properties.ManagedPolicyArns differ",
         ),
         (
             lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::IAM::Policy")[
@@ -109,19 +109,19 @@ def _reference(legit) -> dict:
             ]["PolicyDocument"]["Statement"].append(
                 {"Effect": "Allow", "Action": "*", "Resource": "*"}
             ),
-            "PolicyDocument differs",
+            "Properties.PolicyDocument differ",
         ),
         (
             lambda t: next(
                 r for r in t["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"
             )["Properties"].update(EnableNetworkIsolation=False),
-            "EnableNetworkIsolation differs",
+            "Properties.EnableNetworkIsolation differ",
         ),
         (
             lambda t: next(
                 r for r in t["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"
             )["Properties"].update(ExecutionRoleArn="arn:aws:iam::111122223333:role/Admin"),
-            "ExecutionRoleArn differs",
+            "Properties.ExecutionRoleArn differ",
         ),
         (lambda t: t.update(Transform="AWS::Serverless-2016-10-31"), "declares a Transform"),
         (
@@ -142,14 +142,73 @@ def test_what_widens_trust_is_named(legit, tamper, expected):
     assert any(expected in p for p in problems), problems
 
 
-def test_what_a_rollback_is_for_may_differ(legit):
+def _first(t: dict, kind: str) -> dict:
+    return next(r for r in t["Resources"].values() if r["Type"] == kind)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        # What an allowlist of "trust" properties let through (found by a tester):
+        (
+            lambda t: _first(t, "AWS::SageMaker::InferenceComponent")["Properties"].update(
+                EndpointName="someone-elses-endpoint"
+            ),
+            "Properties.EndpointName differ",
+        ),
+        (
+            lambda t: _first(t, "AWS::SageMaker::InferenceComponent").update(
+                DeletionPolicy="Delete", Condition="Never"
+            ),
+            "Condition, DeletionPolicy differ",
+        ),
+        (
+            lambda t: _first(t, "AWS::CloudWatch::Alarm")["Properties"].update(
+                AlarmActions=["arn:aws:sns:us-west-2:999999999999:theirs"]
+            ),
+            "Properties.AlarmActions differ",
+        ),
+        (lambda t: t["Parameters"]["CopyCount"].update(Default="abc"), "its Parameters differ"),
+        (lambda t: t.update(Conditions={"Never": {"Fn::Equals": ["a", "b"]}}), "its Conditions"),
+        (lambda t: t.update(Outputs={"X": {"Value": "y"}}), "its Outputs differ"),
+        (lambda t: t["Resources"].pop(next(iter(t["Resources"]))), "is missing"),
+    ],
+)
+def test_anything_llmdeploy_would_not_build_is_refused(legit, tamper, expected):
     template = _reference(legit)
     changed = copy.deepcopy(template)
-    for res in changed["Resources"].values():
-        if res["Type"] == "AWS::CloudWatch::Alarm":
-            res["Properties"]["Threshold"] = 99
-    changed["Parameters"]["CopyCount"]["MaxValue"] = 7
+    tamper(changed)
+    problems = differences(changed, template)
+    assert any(expected in p for p in problems), problems
+
+
+def test_only_the_description_may_differ(legit):
+    template = _reference(legit)
+    changed = copy.deepcopy(template) | {"Description": "written by llmdeploy 0.1"}
     assert differences(changed, template) == []
+
+
+def test_a_dedicated_endpoint_pointed_at_a_hand_made_config_is_refused(tmp_path):
+    from conftest import REPO as repo
+
+    root = tmp_path / "p"
+    shutil.copytree(repo / "models", root / "models")
+    shutil.copytree(repo / "infra", root / "infra")
+    (env,) = check([root / "models", root / "infra"], ["dev"]).environments
+    (target,) = [
+        t
+        for t in build_targets(env, root / "out", ["reasoning-70b"])
+        if t.stack.endswith("reasoning-70b")
+    ]
+    reference = json.loads(target.template)
+    changed = copy.deepcopy(reference)
+    _first(changed, "AWS::SageMaker::Endpoint")["Properties"]["EndpointConfigName"] = "attacker"
+    _first(changed, "AWS::SageMaker::EndpointConfig")["Properties"]["DataCaptureConfig"] = {
+        "DestinationS3Uri": "s3://attacker-bucket/capture"
+    }
+    problems = differences(changed, reference)
+    assert any("Properties.EndpointConfigName differ" in p for p in problems), problems
+    assert any("Properties.DataCaptureConfig differ" in p for p in problems), problems
 
 
 def test_a_record_whose_spec_fails_the_rules_now_is_refused(legit):

@@ -8,14 +8,16 @@ from the record's own spec, in the environment as it is specified now:
 
 - the record's spec must pass every rule `validate` runs (images from allowed registries,
   weights below a bucket prefix, no secrets…), as the model it names and the stack it sits in;
-- the template may hold only resources that reference template has, each under the same
-  logical id with the same type; no `Transform` (a macro could expand into anything);
-- every property that grants or places trust — IAM policies and roles, trust policies,
-  managed policies, key policies, the execution role a model runs as, its network isolation,
-  VPC, container image, weights and environment — must equal the reference's exactly.
+- the recorded template must then equal that reference: every section (Parameters,
+  Conditions, Outputs…), every resource, property and attribute (Condition, DeletionPolicy,
+  DependsOn), with no `Transform` (a macro could expand into anything). Only the template's
+  free-text Description may differ. Deny by default: an allowlist of "safe" properties was
+  tried and an endpoint pointed at a hand-made endpoint config, a data capture to another
+  bucket and alarms without actions all passed it.
 
-Other properties (copies, alarm thresholds, timeouts) may differ: they are what a rollback
-goes back to. What this does not prove: that the record's spec is the one its author wrote
+A rollback to a record written by an older llmdeploy whose constructs built something else
+is refused too (with what differs): deploy that version from its spec file instead.
+What this does not prove: that the record's spec is the one its author wrote
 (someone who can write the store can write a spec that passes the rules, with an image from
 an allowed registry). Protect the store itself: see README, "Protecting the history".
 """
@@ -105,41 +107,64 @@ def vet(env: ResolvedEnvironment, record: Record, stack: str) -> None:
 
 
 def differences(recorded: dict[str, Any], reference: dict[str, Any]) -> list[str]:
-    """What in ``recorded`` llmdeploy's own template for the same spec does not have."""
+    """Where ``recorded`` is not llmdeploy's own template for the same spec. Deny by default:
+    every section, resource, property and attribute must be equal; only the template's
+    free-text Description may differ."""
     problems = []
     if "Transform" in recorded:
         problems.append("it declares a Transform (a macro could expand into any resource)")
-    for key in recorded:
-        if key not in ALLOWED_TOP_LEVEL and key != "Transform":
-            problems.append(f"unexpected top-level section '{key[:40]}'")
-    ours = reference.get("Resources") or {}
-    theirs = recorded.get("Resources")
-    if not isinstance(theirs, dict):
-        return [*problems, "no Resources object"]
-    for logical, res in theirs.items():
-        name = str(logical)[:80]
-        if not isinstance(res, dict):
-            problems.append(f"resource {name} is not an object")
+    for key in sorted(set(recorded) | set(reference), key=str):
+        if key in ("Description", "Transform"):
             continue
-        kind = res.get("Type")
-        want = ours.get(logical)
-        if want is None:
-            problems.append(f"resource {name} ({str(kind)[:60]}) is not one llmdeploy creates")
-            continue
-        if kind != want.get("Type"):
-            problems.append(
-                f"resource {name} is {str(kind)[:60]}, llmdeploy makes it {want['Type']}"
-            )
-            continue
-        props = res.get("Properties") or {}
-        want_props = want.get("Properties") or {}
-        if not isinstance(props, dict):
-            problems.append(f"resource {name}: Properties is not an object")
-            continue
-        for key in sorted(set(props) | set(want_props)):
-            if key in TRUST_PROPERTIES and props.get(key) != want_props.get(key):
-                problems.append(f"{name}.{key} differs from what llmdeploy grants")
+        if key not in ALLOWED_TOP_LEVEL:
+            problems.append(f"unexpected top-level section '{str(key)[:40]}'")
+        elif key == "Resources":
+            problems.extend(_resource_differences(recorded.get(key), reference.get(key) or {}))
+        elif recorded.get(key) != reference.get(key):
+            problems.append(f"its {key} differ from llmdeploy's")
     return problems
+
+
+def _resource_differences(theirs: Any, ours: dict[str, Any]) -> list[str]:
+    if not isinstance(theirs, dict):
+        return ["no Resources object"]
+    problems = []
+    for logical in sorted(set(theirs) | set(ours), key=str):
+        name = str(logical)[:80]
+        res, want = theirs.get(logical), ours.get(logical)
+        if want is None:
+            kind = res.get("Type") if isinstance(res, dict) else None
+            problems.append(f"resource {name} ({str(kind)[:60]}) is not one llmdeploy creates")
+        elif res is None:
+            problems.append(f"resource {name} ({want.get('Type')}) is missing")
+        elif not isinstance(res, dict):
+            problems.append(f"resource {name} is not an object")
+        elif res.get("Type") != want.get("Type"):
+            problems.append(
+                f"resource {name} is {str(res.get('Type'))[:60]}, llmdeploy makes it "
+                f"{want.get('Type')}"
+            )
+        elif res != want:
+            keys = []
+            for attr in sorted(set(res) | set(want), key=str):
+                if attr == "Properties":
+                    changed = _changed_keys(res.get(attr), want.get(attr))
+                    keys += [f"Properties.{k}" for k in sorted(changed)]
+                elif res.get(attr) != want.get(attr):
+                    keys.append(str(attr)[:40])
+            trust = [k for k in keys if k.split(".")[-1] in TRUST_PROPERTIES]
+            what = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+            problems.append(
+                f"{name}: {what} differ from what llmdeploy builds"
+                + (" (grants or trust)" if trust else "")
+            )
+    return problems
+
+
+def _changed_keys(theirs: Any, ours: Any) -> list[str]:
+    if not isinstance(theirs, dict) or not isinstance(ours, dict):
+        return ["(all)"] if theirs != ours else []
+    return [str(k)[:40] for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k)]
 
 
 def reference_template(
