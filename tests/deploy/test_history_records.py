@@ -136,7 +136,22 @@ def test_a_folder_named_like_a_record_is_reported_not_a_crash(tmp_path):
     (tmp_path / "dev" / "s" / "folder.json").mkdir()
     scan = store.scan("dev")
     assert len(scan.records) == 1
-    assert "folder.json cannot be read" in scan.damaged[0]
+    assert "folder.json cannot be read (not a regular file)" in scan.damaged[0]
+
+
+def test_a_pipe_named_like_a_record_is_reported_not_read(tmp_path):
+    import os
+
+    store = LocalHistory(tmp_path)
+    store.append(_record(1))
+    os.mkfifo(tmp_path / "dev" / "s" / "pipe.json")  # reading it would block for ever
+    scan = store.scan("dev", "s")
+    assert len(scan.records) == 1 and "pipe.json cannot be read" in scan.damaged[0]
+
+
+def test_deeply_nested_json_is_damaged_not_a_crash():
+    with pytest.raises(DamagedRecord, match="nested too deeply"):
+        _decode(b"[" * 200_000, "where", "dev", "s")
 
 
 def test_records_written_before_digests_still_read(tmp_path):
@@ -176,3 +191,18 @@ def test_a_record_the_store_refuses_is_kept_pending_and_written_next_run(tmp_pat
     (record,) = store.list("dev", "s")
     assert (record.outcome, record.reason) == ("failed", "Model: the image does not exist")
     assert pending.flush(store, "dev") == (0, [])
+
+
+def test_a_pending_record_someone_else_wrote_is_not_flushed(tmp_path):
+    pending = Pending(tmp_path / "pending")
+    pending.keep(_record(1, who="arn:aws:sts::1:assumed-role/ci/someone-else"))
+    mine = _record(2, who="arn:aws:sts::1:assumed-role/ci/me")
+    pending.keep(mine)
+    (tmp_path / "pending" / "dev" / "s" / "fifo.json").mkdir()  # not a regular file
+    store = LocalHistory(tmp_path / "h")
+    written, problems = pending.flush(store, "dev", "arn:aws:sts::1:assumed-role/ci/me")
+    assert written == 1 and [r.version for r in store.list("dev")] == [2]
+    assert any(
+        "written by arn:aws:sts::1:assumed-role/ci/someone-else, not by you" in p for p in problems
+    )
+    assert any("is not a regular file" in p for p in problems)

@@ -48,6 +48,7 @@ def _open(env: str, specs, output: OutputFormat, *, interactive: bool = False, *
     from llmdeploy.deploy.report import PlainReporter, reporter_for_terminal
     from llmdeploy.errors import SpecError
 
+    kw.setdefault("flush_pending", interactive)  # the commands that change things
     if not interactive or output is OutputFormat.json:
         reporter = PlainReporter(sys.stderr)
     else:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmdeploy.deploy.lock import LockInfo
-from llmdeploy.errors import LlmdeployError
+from llmdeploy.errors import LlmdeployError, clip
 
 Outcome = str  # succeeded | failed | interrupted | refused
 
@@ -123,6 +123,8 @@ def _decode(data: bytes, where: str, environment: str, stack: str | None) -> Rec
         raise bad(f"not UTF-8 (byte {exc.start})") from None
     except ValueError as exc:
         raise bad(f"not JSON ({str(exc)[:80]})") from None
+    except RecursionError:
+        raise bad("JSON nested too deeply to read") from None
     if not isinstance(doc, dict):
         raise bad(f"a JSON {type(doc).__name__}, not an object")
     fields: dict[str, Any] = {}
@@ -205,6 +207,8 @@ class LocalHistory:
         records, damaged = [], []
         for p in paths:
             try:
+                if not p.is_file():  # a folder, a pipe (reading it would hang), a device
+                    raise OSError(0, "not a regular file")
                 data = p.read_bytes()
                 records.append(_decode(data, str(p), environment, _stack_of(p.as_posix())))
             except DamagedRecord as exc:
@@ -401,15 +405,27 @@ class Pending:
         os.replace(tmp, path)
         return path
 
-    def flush(self, store: HistoryStore, environment: str) -> tuple[int, list[str]]:
-        """Write the environment's pending records to ``store``: (written, problems)."""
+    def flush(
+        self, store: HistoryStore, environment: str, who: str | None = None
+    ) -> tuple[int, list[str]]:
+        """Write the environment's pending records to ``store``: (written, problems). With
+        ``who``, only records that caller wrote: a file someone put in the folder (or
+        committed to a repository CI runs in) must not reach the store under CI's name."""
         base = self.root / environment
         if not base.is_dir():
             return 0, []
         written, problems = 0, []
         for path in sorted(base.glob("*/*.json")):
             try:
+                if not path.is_file():
+                    raise LlmdeployError(f"pending record {path} is not a regular file")
                 record = _decode(path.read_bytes(), str(path), environment, path.parent.name)
+                if who is not None and record.who != who:
+                    raise LlmdeployError(
+                        f"pending record {path} was written by {clip(record.who, 120)}, not by "
+                        "you: not written to the history (check where it came from, then "
+                        "delete it)"
+                    )
                 store.append(record)
             except LlmdeployError as exc:
                 problems.append(str(exc))

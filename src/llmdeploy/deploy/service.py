@@ -54,6 +54,7 @@ def open_environment(
     history_root: Path = LOCAL_HISTORY,
     lock_timeout: float = 0.0,
     force: bool = False,
+    flush_pending: bool = False,
 ) -> Context:
     """Check the specs (errors stop here), connect, and check the caller's account."""
     (env,) = check(paths, [env_name]).environments
@@ -62,11 +63,12 @@ def open_environment(
     who = aws_mod.require_account(conn, spec)
     history = open_history(spec.spec.history.s3_uri, conn, history_root)
     pending = Pending(history_root.parent / "pending")
-    written, problems = pending.flush(history, env.name)
-    if written:
-        reporter.event("history", f"{written} record(s) kept from an earlier run written now")
-    for p in problems:
-        reporter.event("history", f"still pending: {p}")
+    if flush_pending:  # commands that change things write what an earlier run could not
+        written, problems = pending.flush(history, env.name, who.arn)
+        if written:
+            reporter.event("history", f"{written} record(s) kept from an earlier run written now")
+        for p in problems:
+            reporter.event("history", f"still pending: {p}")
     engine = Engine(
         conn,
         history,
