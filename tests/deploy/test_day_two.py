@@ -303,3 +303,25 @@ def test_prune_reports_each_orphan_even_when_one_cannot_go(aws, portfolio, monke
     assert retired["llmdeploy-dev-model-text-evaluation"]["outcome"] == "refused"
     assert "being changed" in retired["llmdeploy-dev-model-text-evaluation"]["reason"]
     assert retired["llmdeploy-dev-model-summarizer-inf2"]["outcome"] == "retired"
+
+
+def test_prune_needs_every_spec(aws, portfolio):
+    for args in (
+        ("deploy", "--env", "dev", "--prune", "--yes", "sql-generation"),
+        (
+            "deploy",
+            "--env",
+            "dev",
+            "--prune",
+            "--yes",
+            "--specs",
+            "models/sql-generation.yaml",
+            "--specs",
+            "infra/dev.yaml",
+        ),
+    ):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 1, result.output
+        assert "--prune retires every stack no spec produces" in result.output
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    assert cfn.describe_stacks()["Stacks"] == []  # refused before anything ran

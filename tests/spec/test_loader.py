@@ -217,3 +217,12 @@ def test_overrides_cannot_nest_environments(specs):
     (d,) = specs.errors()
     assert d.path == "spec.environments.prod.environments"
     assert "cannot hold overrides of their own" in d.message
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_an_empty_spec_file_is_an_error(specs, text):
+    specs.standard()
+    specs.write("models/empty.yaml", text)
+    (d,) = specs.errors()
+    assert d.file.endswith("models/empty.yaml") and d.line == 1
+    assert "holds no spec" in d.message and "delete the file" in d.fix

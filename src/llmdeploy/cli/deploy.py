@@ -197,6 +197,15 @@ def deploy(
     """Deploy the environment (or some models): endpoints first, unchanged stacks skipped,
     running copies and instances kept."""
     from llmdeploy.deploy import service
+    from llmdeploy.errors import LlmdeployError
+
+    if prune and (models or any(p.is_file() for p in specs or ())):
+        # Orphans are the stacks no *given* spec produces: with some models or some files,
+        # every other model of the environment would look like one.
+        raise LlmdeployError(
+            "--prune retires every stack no spec produces, so it needs every spec: give the "
+            "spec folders (default models/ and infra/), not some models or single files"
+        )
 
     ctx = _open(
         env,

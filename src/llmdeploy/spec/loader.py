@@ -220,6 +220,19 @@ def load(paths: Iterable[str | Path]) -> Portfolio:
         portfolio.files.append(name)
         docs, problems = parse_documents(text, name)
         portfolio.diagnostics.extend(problems)
+        if not docs and not problems:
+            # An empty (or comments-only) spec file is a truncated spec more often than an
+            # intent; with `deploy --prune` it would take its model down.
+            portfolio.diagnostics.append(
+                Diagnostic(
+                    name,
+                    1,
+                    1,
+                    "(document)",
+                    "the file holds no spec (it is empty, or only comments)",
+                    fix="write the spec, or delete the file if the model is meant to go",
+                )
+            )
         for doc in docs:
             _add(portfolio, doc)
     if not portfolio.files and portfolio.diagnostics:
