@@ -325,3 +325,38 @@ def test_prune_needs_every_spec(aws, portfolio):
         assert "--prune retires every stack no spec produces" in result.output
     cfn = boto3.client("cloudformation", region_name=REGION)
     assert cfn.describe_stacks()["Stacks"] == []  # refused before anything ran
+
+
+def test_a_name_with_control_characters_never_reaches_aws(aws, portfolio):
+    result = _run("retire", "x\x1b[31m", "--env", "dev", "--yes")
+    assert result.exit_code == 1
+    assert "is not a name llmdeploy gives" in result.output and "Traceback" not in result.output
+
+
+def test_a_garbled_aws_answer_is_an_error_not_a_traceback(aws, portfolio, monkeypatch):
+    import http.server
+    import threading
+
+    class Garbled(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "7")
+            self.end_headers()
+            self.wfile.write(b"<oops/>")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv(
+            "AWS_ENDPOINT_URL_CLOUDFORMATION", f"http://127.0.0.1:{server.server_port}"
+        )
+        for command in (("diff", "--env", "dev"), ("retire", "sql-generation", "--env", "dev")):
+            result = _run(*command)
+            assert result.exit_code == 1, (command, result.output)
+            assert "Traceback" not in result.output and "error:" in result.output
+    finally:
+        server.shutdown()

@@ -107,7 +107,9 @@ def stack_info(cfn: Any, stack: str) -> StackInfo | None:
         if "does not exist" in describe(exc):
             return None
         raise LlmdeployError(f"{stack}: {describe(exc)}") from exc
-    if info["StackStatus"] in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
+    except (*AWS_ERRORS, KeyError, ValueError) as exc:  # the network, or a garbled answer
+        raise LlmdeployError(f"{stack}: cannot read the stack: {describe(exc)}") from exc
+    if info.get("StackStatus") in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
         return None
     return StackInfo.of(info)
 
@@ -133,11 +135,13 @@ def deployed_template(cfn: Any, stack: str) -> Any | None:
     """The template CloudFormation runs now, parsed (botocore parses JSON bodies)."""
     try:
         body = cfn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+        return json.loads(body) if isinstance(body, str) else body
     except ClientError as exc:
         if "does not exist" in describe(exc):
             return None
         raise LlmdeployError(f"{stack}: {describe(exc)}") from exc
-    return json.loads(body) if isinstance(body, str) else body
+    except (*AWS_ERRORS, KeyError, ValueError) as exc:  # the network, or a garbled answer
+        raise LlmdeployError(f"{stack}: cannot read its template: {describe(exc)}") from exc
 
 
 def template_property(template: dict[str, Any], resource_type: str, key: str) -> str | None:

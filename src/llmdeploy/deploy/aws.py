@@ -68,7 +68,7 @@ def identity(aws: Aws) -> Identity:
             "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
         ) from exc
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         raise LlmdeployError(f"cannot identify the AWS caller: {describe(exc)}") from exc
     return Identity(who["Account"], who["Arn"])
 

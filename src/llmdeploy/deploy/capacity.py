@@ -59,7 +59,9 @@ class Kept:
 def parameters_of(template: str | dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The capacity parameters a template declares (older templates have none)."""
     doc = json.loads(template) if isinstance(template, str) else template
-    params = doc.get("Parameters") or {}
+    params = doc.get("Parameters") if isinstance(doc, dict) else None
+    if not isinstance(params, dict):
+        return {}
     return {k: v for k, v in params.items() if k in _WHAT and isinstance(v, dict)}
 
 
@@ -69,9 +71,15 @@ def plan(aws: Any, template: str, *, exists: bool) -> list[Kept]:
     doc = json.loads(template)
     out = []
     for name, param in parameters_of(doc).items():
-        initial = int(param.get("Default", 1))
-        low = int(param.get("MinValue", initial))
-        high = int(param.get("MaxValue", initial))
+        try:
+            initial = int(param.get("Default", 1))
+            low = int(param.get("MinValue", initial))
+            high = int(param.get("MaxValue", initial))
+        except (TypeError, ValueError):
+            raise LlmdeployError(
+                f"the template's {name} parameter is not a whole-number range: "
+                f"{json.dumps(param)[:120]}"
+            ) from None
         running = _running(aws, name, doc) if exists else None
         value = initial if running is None else min(high, max(low, running))
         out.append(Kept(name, running, value, initial, low, high))

@@ -333,7 +333,7 @@ class Engine:
         run was interrupted and CloudFormation finished on its own, or the stack was deployed
         without llmdeploy): record it, so that diff and rollback start from the truth."""
         last = self._last_success(t.stack)
-        if last is not None and json.loads(last.template) == json.loads(t.template):
+        if last is not None and _parses_to(last.template, json.loads(t.template)):
             return
         self._record(
             t, kind, "succeeded", "found deployed as specified; recorded now", record, None

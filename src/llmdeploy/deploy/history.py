@@ -329,6 +329,8 @@ class S3History:
     def try_lock(self, info: LockInfo) -> LockInfo | None:
         from botocore.exceptions import ClientError
 
+        from llmdeploy.deploy.aws import AWS_ERRORS
+
         key = self._lock_key(info.environment)
         try:
             # S3 conditional write: refused (412) when the object exists, so exactly one of
@@ -345,10 +347,14 @@ class S3History:
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                 return self.read_lock(info.environment) or LockInfo.parse(None, info.environment)
             raise self._error("cannot take the lock", key, exc) from exc
+        except AWS_ERRORS as exc:  # the network: never a traceback
+            raise self._error("cannot take the lock", key, exc) from exc
         return None
 
     def read_lock(self, environment: str) -> LockInfo | None:
         from botocore.exceptions import ClientError
+
+        from llmdeploy.deploy.aws import AWS_ERRORS
 
         key = self._lock_key(environment)
         try:
@@ -356,6 +362,8 @@ class S3History:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
+            raise self._error("cannot read the lock", key, exc) from exc
+        except AWS_ERRORS as exc:
             raise self._error("cannot read the lock", key, exc) from exc
         try:
             return LockInfo.parse(json.loads(body), environment)
@@ -368,12 +376,13 @@ class S3History:
             self.break_lock(environment)
 
     def break_lock(self, environment: str) -> None:
-        from botocore.exceptions import ClientError
+
+        from llmdeploy.deploy.aws import AWS_ERRORS
 
         key = self._lock_key(environment)
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise self._error("cannot remove the lock", key, exc) from exc
 
     def _error(self, what: str, key: str, exc: Exception) -> LlmdeployError:

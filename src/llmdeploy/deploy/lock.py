@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -114,8 +114,11 @@ def hold(
     *,
     timeout: float = 0.0,
     poll: float = 2.0,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[LockInfo]:
-    """Hold the environment's lock for the block; wait up to ``timeout`` seconds for it."""
+    """Hold the environment's lock for the block; wait up to ``timeout`` seconds for it.
+    A lock that cannot be released (the store unreachable) is reported through ``warn``,
+    never raised over the block's own outcome."""
     mine = LockInfo.new(environment, operation, who)
     deadline = time.monotonic() + max(0.0, timeout)
     while True:
@@ -134,7 +137,15 @@ def hold(
     try:
         yield mine
     finally:
-        store.unlock(environment, mine.id)
+        try:
+            store.unlock(environment, mine.id)
+        except LlmdeployError as exc:
+            if warn is None:
+                raise
+            warn(
+                f"{exc}; the lock stays: break it with `llmdeploy unlock --env {environment}` "
+                "once you have checked that nothing else runs"
+            )
 
 
 def _age(since: str) -> str | None:

@@ -209,16 +209,20 @@ class Retirer:
             return 0.0, None
         now = datetime.now(UTC)
         try:
-            points = self.aws.client("cloudwatch").get_metric_statistics(
-                Namespace="AWS/SageMaker",
-                MetricName="Invocations",
-                Dimensions=dims,
-                StartTime=now - IDLE_WINDOW,
-                # A minute past now: the latest datapoint's period is still open.
-                EndTime=now + timedelta(minutes=1),
-                Period=60,
-                Statistics=["Sum"],
-            )["Datapoints"]
+            points = (
+                self.aws.client("cloudwatch")
+                .get_metric_statistics(
+                    Namespace="AWS/SageMaker",
+                    MetricName="Invocations",
+                    Dimensions=dims,
+                    StartTime=now - IDLE_WINDOW,
+                    # A minute past now: the latest datapoint's period is still open.
+                    EndTime=now + timedelta(minutes=1),
+                    Period=60,
+                    Statistics=["Sum"],
+                )
+                .get("Datapoints", [])
+            )
         except AWS_ERRORS as exc:
             return None, (
                 f"cannot tell whether it served requests in the last hour (CloudWatch: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.retire import Orphan, Retired, Retirer, orphans
 from llmdeploy.deploy.targets import Target, build_targets
 from llmdeploy.deploy.vet import vet
-from llmdeploy.errors import LlmdeployError
+from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan import check
 from llmdeploy.plan.resolve import ResolvedEnvironment
 from llmdeploy.synth.stacks import Names
@@ -100,7 +101,14 @@ def open_environment(
 @contextlib.contextmanager
 def locked(ctx: Context, operation: str) -> Iterator[None]:
     """The environment's lock for one deploy, rollback or retire."""
-    with lock.hold(ctx.history, ctx.env.name, ctx.who, operation, timeout=ctx.lock_timeout):
+    with lock.hold(
+        ctx.history,
+        ctx.env.name,
+        ctx.who,
+        operation,
+        timeout=ctx.lock_timeout,
+        warn=lambda text: ctx.engine.reporter.event("lock", text),
+    ):
         yield
 
 
@@ -157,9 +165,23 @@ def _retire_orphan(ctx: Context, stack: str, kind: str, name: str) -> Retired:
     return ctx.retirer.retire(survey)
 
 
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _checked_name(name: str, what: str) -> str:
+    """A model or endpoint name from the command line, before it reaches any AWS call."""
+    if not _NAME.fullmatch(name):
+        raise LlmdeployError(
+            f"{what} {clip(repr(name), 80)} is not a name llmdeploy gives: lower-case letters, "
+            "digits and hyphens, at most 63 characters"
+        )
+    return name
+
+
 def retire(ctx: Context, name: str, *, endpoint: bool = False) -> list[Retired]:
     """Retire a model's stack (and its endpoint's, when no spec keeps the endpoint and no
     model is left on it), or with ``endpoint`` an endpoint's stack."""
+    _checked_name(name, "endpoint" if endpoint else "model")
     names = ctx.names
     if endpoint:
         in_spec = name in {ep.name for ep in ctx.env.doc.spec.spec.endpoints}
@@ -188,6 +210,7 @@ def unlock(ctx: Context) -> lock.LockInfo | None:
 
 
 def rollback(ctx: Context, model: str, to_version: int | None) -> tuple[StackResult, Record]:
+    _checked_name(model, "model")
     if model not in {m.name for m in ctx.env.models}:
         raise LlmdeployError(f"no model '{model}' in environment '{ctx.env.name}'")
     stack = ctx.names.model_stack(model)
@@ -298,7 +321,7 @@ def _model_physical_name(cfn, stack: str, template) -> str | None:
         res = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)
     except ClientError:  # a missing resource shows as a status problem instead
         return None
-    physical = res["StackResourceDetail"].get("PhysicalResourceId")
+    physical = (res.get("StackResourceDetail") or {}).get("PhysicalResourceId")
     # CloudFormation's physical id of an AWS::SageMaker::Model is its ARN (what Ref returns:
     # arn:aws:sagemaker:<region>:<account>:model/<name>); SageMaker reports the name.
     if isinstance(physical, str) and physical.startswith("arn:") and ":model/" in physical:

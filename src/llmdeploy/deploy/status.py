@@ -46,7 +46,9 @@ def endpoint_state(sm: Any, name: str) -> EndpointState:
     variants = d.get("ProductionVariants") or []
     current = sum(v.get("CurrentInstanceCount", 0) for v in variants) if variants else None
     desired = sum(v.get("DesiredInstanceCount", 0) for v in variants) if variants else None
-    return EndpointState(name, d["EndpointStatus"], current, desired, d.get("FailureReason"))
+    return EndpointState(
+        name, d.get("EndpointStatus", "?"), current, desired, d.get("FailureReason")
+    )
 
 
 def component_state(
@@ -92,8 +94,11 @@ def _component_resource(template: dict[str, Any]) -> dict[str, Any] | None:
 def _scaling_bounds(template: dict[str, Any]) -> tuple[int, int] | None:
     for res in template.get("Resources", {}).values():
         if res.get("Type") == "AWS::ApplicationAutoScaling::ScalableTarget":
-            p = res["Properties"]
-            return int(p["MinCapacity"]), int(p["MaxCapacity"])
+            p = res.get("Properties") or {}
+            low, high = p.get("MinCapacity"), p.get("MaxCapacity")
+            if isinstance(low, int) and isinstance(high, int):
+                return low, high
+            return None
     return None
 
 
