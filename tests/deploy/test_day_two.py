@@ -360,3 +360,26 @@ def test_a_garbled_aws_answer_is_an_error_not_a_traceback(aws, portfolio, monkey
             assert "Traceback" not in result.output and "error:" in result.output
     finally:
         server.shutdown()
+
+
+def test_an_empty_endpoint_that_served_requests_goes_with_force(aws, portfolio):
+    assert _run("deploy", "--env", "dev", "summarizer-inf2").exit_code == 0
+    assert _run("retire", "summarizer-inf2", "--env", "dev", "--yes").exit_code == 0
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": "llmdeploy-dev-neuron-inf2"},
+                    {"Name": "VariantName", "Value": "AllTraffic"},
+                ],
+                "Timestamp": datetime.now(UTC),
+                "Value": 3,
+            }
+        ],
+    )
+    refused = _run("retire", "neuron-inf2", "--endpoint", "--env", "dev", "--yes")
+    assert refused.exit_code == 1 and "served 3 invocation(s)" in refused.output
+    forced = _run("retire", "neuron-inf2", "--endpoint", "--env", "dev", "--yes", "--force")
+    assert forced.exit_code == 0, forced.output

@@ -115,3 +115,14 @@ def test_a_lock_left_by_a_dead_process_on_this_host_is_called_stale(tmp_path):
         pass
     # It is never broken implicitly: only on request.
     assert store.read_lock("dev").who == "alice"
+
+
+def test_a_dangling_link_in_the_lock_place_is_a_lock_that_unlock_can_break(tmp_path):
+    store = LocalHistory(tmp_path)
+    (tmp_path / "dev.lock").symlink_to(tmp_path / "nowhere")
+    assert store.read_lock("dev") is not None
+    with pytest.raises(Locked), hold(store, "dev", "bob", "deploy"):
+        pass
+    store.break_lock("dev")
+    with hold(store, "dev", "bob", "deploy"):
+        pass

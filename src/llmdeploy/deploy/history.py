@@ -241,7 +241,8 @@ class LocalHistory:
         try:
             text = path.read_text()
         except FileNotFoundError:
-            return None
+            # A dangling symlink still blocks O_EXCL: it is a lock, of unknown holder.
+            return LockInfo.parse(None, environment) if path.is_symlink() else None
         except (OSError, UnicodeDecodeError):
             return LockInfo.parse(None, environment)
         try:

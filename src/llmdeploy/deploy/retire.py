@@ -96,7 +96,8 @@ class Survey:
     invocations: float | None  # in the last hour; None: could not be read
     in_spec: bool
     endpoint: str | None = None  # a model's endpoint (SageMaker name)
-    blocker: str | None = None  # why it must not go (unless forced)
+    blocker: str | None = None  # why it must not go
+    forceable: bool = True  # whether --force overrides the blocker
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ class Retirer:
             template, "AWS::SageMaker::InferenceComponent", "EndpointName"
         )
         invocations, blocker = self._recent_use(template, kind)
-        if kind == "endpoint" and blocker is None:
+        forceable = True
+        if kind == "endpoint":
             components = self._components_on(
                 actions.template_property(template, "AWS::SageMaker::Endpoint", "EndpointName")
             )
@@ -181,6 +183,7 @@ class Retirer:
                     f"{len(components)} inference component(s) still run on it "
                     f"({', '.join(components[:5])}): retire those models first"
                 )
+                forceable = False
         return Survey(
             stack,
             kind,
@@ -192,6 +195,7 @@ class Retirer:
             in_spec,
             endpoint,
             blocker,
+            forceable,
         )
 
     def _recent_use(self, template: dict[str, Any], kind: str) -> tuple[float | None, str | None]:
@@ -252,7 +256,7 @@ class Retirer:
     # --- retiring -------------------------------------------------------------------------
 
     def retire(self, survey: Survey) -> Retired:
-        if survey.blocker and not (self.force and survey.kind != "endpoint"):
+        if survey.blocker and not (self.force and survey.forceable):
             # An endpoint with components on it is never forced away: they would go with it.
             return self._done(Retired(survey.stack, "refused", survey.blocker))
         what = f"DELETE {survey.stack} ({survey.kind} '{survey.name}'"
