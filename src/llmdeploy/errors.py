@@ -23,6 +23,16 @@ NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
 SHOWN_CHARS = 80
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes: a value read from a file someone
+    else wrote (a history record, a lock) must not drive the terminal (colours, cursor
+    moves, a carriage return that overwrites the line before it)."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def clip(text: str, limit: int = SHOWN_CHARS) -> str:
     """``text`` cut to ``limit`` characters (and "…") for echoing in a message."""
     return text if len(text) <= limit else text[:limit] + "…"

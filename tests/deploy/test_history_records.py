@@ -206,3 +206,10 @@ def test_a_pending_record_someone_else_wrote_is_not_flushed(tmp_path):
         "written by arn:aws:sts::1:assumed-role/ci/someone-else, not by you" in p for p in problems
     )
     assert any("is not a regular file" in p for p in problems)
+
+
+def test_history_output_cannot_drive_the_terminal():
+    from llmdeploy.errors import printable
+
+    assert printable("ok\x1b]0;title\x07\r\nnext") == "ok\\x1b]0;title\\x07\\r\\nnext"
+    assert printable("é 中 text") == "é 中 text"

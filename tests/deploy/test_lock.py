@@ -126,3 +126,12 @@ def test_a_dangling_link_in_the_lock_place_is_a_lock_that_unlock_can_break(tmp_p
     store.break_lock("dev")
     with hold(store, "dev", "bob", "deploy"):
         pass
+
+
+def test_a_lock_cannot_drive_the_terminal(tmp_path):
+    store = LocalHistory(tmp_path)
+    info = LockInfo.new("dev", "deploy", "alice\x1b[2J\rmallory")
+    assert store.try_lock(info) is None
+    held = store.read_lock("dev")
+    assert "\x1b" not in held.describe() and "\r" not in held.describe()
+    assert "alice\\x1b[2J\\rmallory" in held.describe()

@@ -10,6 +10,7 @@ import typer
 
 from llmdeploy.cli.common import OutputFormat, boundary, emit_json
 from llmdeploy.cli.deploy import EnvOption, SpecsOption, _open
+from llmdeploy.errors import printable
 
 
 @boundary
@@ -25,7 +26,7 @@ def history(
     scan = service.history(_open(env, specs, output), model)
     records = scan.records
     for problem in scan.damaged:
-        print(f"warning: {problem}", file=sys.stderr)
+        print(f"warning: {printable(problem)}", file=sys.stderr)
     if output is OutputFormat.json:
         emit_json(
             [
@@ -43,10 +44,10 @@ def history(
         return
     for r in records:
         version = f"v{r.version}" if r.version is not None else "-"
-        print(
-            f"{r.when}  {r.kind:<8} {r.outcome:<11} {r.stack:<40} {version:<5} {r.who}"
-            + (f"  ({r.reason})" if r.reason else "")
+        line = f"{r.when}  {r.kind:<8} {r.outcome:<11} {r.stack:<40} {version:<5} {r.who}" + (
+            f"  ({r.reason})" if r.reason else ""
         )
+        print(printable(line))  # records are files others can write: no terminal control
 
 
 @boundary

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from llmdeploy.errors import LlmdeployError
+from llmdeploy.errors import LlmdeployError, printable
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class LockInfo:
 
         def text(key: str) -> str:
             value = d.get(key)
-            return value[:200] if isinstance(value, str) and value else "unknown"
+            return printable(value[:200]) if isinstance(value, str) and value else "unknown"
 
         pid = d.get("pid")
         return LockInfo(
