@@ -213,3 +213,15 @@ def test_history_output_cannot_drive_the_terminal():
 
     assert printable("ok\x1b]0;title\x07\r\nnext") == "ok\\x1b]0;title\\x07\\r\\nnext"
     assert printable("é 中 text") == "é 中 text"
+
+
+def test_diff_says_when_it_compares_with_an_older_record_than_a_damaged_one(tmp_path):
+    from llmdeploy.deploy.targets import Target
+
+    store = LocalHistory(tmp_path)
+    store.append(_record(1))
+    (tmp_path / "dev" / "s" / "9999-damaged.json").write_bytes(b"{broken")
+    engine = _engine(store)
+    target = Target("s", "model", "m", TEMPLATE, {"metadata": {"version": 2}}, "", model="m")
+    (d,) = engine.diff([target])
+    assert any("9999-damaged.json" in w and "last readable record" in w for w in d.warnings)

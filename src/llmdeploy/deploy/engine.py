@@ -83,16 +83,17 @@ class Engine:
             raise LlmdeployError(f"{t.stack}: {describe(exc)}") from exc
 
     def _last_success(self, stack: str) -> Record | None:
-        done = [r for r in self.history.list(self.environment, stack) if r.outcome == "succeeded"]
-        return done[-1] if done else None
+        return _last_deployed(self.history.list(self.environment, stack))
 
     def _diff_one(self, t: Target) -> StackDiff:
         info = actions.stack_info(self.cfn, t.stack)
         actions.refuse_foreign(t.stack, info, self.environment)
         status = info.status if info else None
-        last = self._last_success(t.stack)
+        scan = self.history.scan(self.environment, t.stack)
+        last = _last_deployed(scan.records)
         fields = tuple(field_changes(last.spec, t.spec)) if last else None
-        warnings = []
+        # Compared with an older record than the damaged ones: say so.
+        warnings = [f"{p} (compared with the last readable record)" for p in scan.damaged]
         old_version = last.version if last else None
         if fields is not None and t.version is not None:
             w = version_warning(list(fields), old_version, t.version)
@@ -504,6 +505,12 @@ class Engine:
             self.history, self.pending, reconciled, lambda text: self.reporter.event(stack, text)
         )
         return reconciled
+
+
+def _last_deployed(records: Sequence[Record]) -> Record | None:
+    """The latest successful deploy or rollback (a retirement deployed nothing)."""
+    done = [r for r in records if r.outcome == "succeeded" and r.kind != "retire"]
+    return done[-1] if done else None
 
 
 def _verb(c: actions.Change) -> str:
