@@ -226,3 +226,10 @@ def test_synth_ends_its_node_process(work):
     assert result.returncode == 0, result.stderr
     assert (work / "out/llmdeploy-dev-model-text-evaluation.template.json").exists()
     assert _live_processes_with(marker) == []
+
+
+def test_synth_never_writes_an_assembly_among_other_files(specs):
+    specs.standard()
+    result = _run(["synth", "--env", "prod", "--output-dir", "models"], specs.root)
+    _one_line_error(result, "already holds files that are not a cloud assembly")
+    assert sorted(p.name for p in (specs.root / "models").iterdir()) == ["m1.yaml"]

@@ -145,11 +145,28 @@ def check_output_dir(outdir: Path) -> None:
         raise LlmdeployError(f"{shown}: {what} a file, not a folder (give a folder)")
     if not os.access(real, os.W_OK | os.X_OK):
         raise LlmdeployError(f"{shown}: {real} is not writable (give a folder you can write to)")
+    if real == Path(os.path.abspath(outdir)).resolve() and _foreign_contents(real):
+        # CDK writes manifest.json, tree.json and the templates among whatever is there:
+        # into /etc, the spec folder or the repository root if asked.
+        raise LlmdeployError(
+            f"{shown}: {real} already holds files that are not a cloud assembly (no "
+            "manifest.json); give an empty folder or an earlier output folder, e.g. -o cdk.out"
+        )
     try:
         if os.statvfs(real).f_flag & os.ST_RDONLY:
             raise LlmdeployError(f"{shown}: {real} is on a read-only filesystem")
     except OSError:
         pass  # no statvfs: the write in prepare_output_dir tells
+
+
+def _foreign_contents(folder: Path) -> bool:
+    """Whether ``folder`` holds files and is not a cloud assembly CDK wrote before."""
+    try:
+        with os.scandir(folder) as entries:
+            names = {e.name for e in entries}
+    except OSError:
+        return False  # unreadable: the write in prepare_output_dir tells
+    return bool(names) and "manifest.json" not in names
 
 
 def prepare_output_dir(outdir: Path) -> None:
