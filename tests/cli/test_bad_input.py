@@ -200,7 +200,7 @@ def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work):
     code = (
         "import sys\n"
         "from llmdeploy.synth import assembly\n"
-        "assembly.check_output_dir = lambda outdir: None\n"
+        "assembly.check_output_dir = lambda outdir, **kw: None\n"
         "assembly.prepare_output_dir = lambda outdir: None\n"
         "from llmdeploy.cli.main import app\n"
         "app(['synth', '--env', 'dev', '-o', 'a-file', 'text-evaluation'])\n"

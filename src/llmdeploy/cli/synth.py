@@ -37,7 +37,8 @@ def synth(
     CDK starts."""
     from llmdeploy.synth.assembly import check_output_dir, synthesize
 
-    check_output_dir(outdir)  # first: a wrong -o is found without waiting for the checks
+    # First: a wrong -o is found without waiting for the checks.
+    check_output_dir(outdir, only_assembly=True)
     checked = checked_or_exit(specs, [env], output)
 
     (resolved,) = checked.environments

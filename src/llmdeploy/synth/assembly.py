@@ -115,10 +115,11 @@ _SPECIAL_FILESYSTEMS = frozenset(
 _SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
 
 
-def check_output_dir(outdir: Path) -> None:
+def check_output_dir(outdir: Path, *, only_assembly: bool = False) -> None:
     """Refuse, with a one-line reason, an output folder CDK could not write a cloud assembly
     to: a file, a dangling link, a folder that is not writable, a special filesystem. Nothing
-    is created; `prepare_output_dir` does that."""
+    is created; `prepare_output_dir` does that. ``only_assembly``: also refuse a folder that
+    holds other files than an earlier cloud assembly (a user's -o, not a library caller's)."""
     shown = f"output folder {outdir}"
     if outdir.is_symlink() and not outdir.exists():
         raise LlmdeployError(
@@ -145,7 +146,11 @@ def check_output_dir(outdir: Path) -> None:
         raise LlmdeployError(f"{shown}: {what} a file, not a folder (give a folder)")
     if not os.access(real, os.W_OK | os.X_OK):
         raise LlmdeployError(f"{shown}: {real} is not writable (give a folder you can write to)")
-    if real == Path(os.path.abspath(outdir)).resolve() and _foreign_contents(real):
+    if (
+        only_assembly
+        and real == Path(os.path.abspath(outdir)).resolve()
+        and _foreign_contents(real)
+    ):
         # CDK writes manifest.json, tree.json and the templates among whatever is there:
         # into /etc, the spec folder or the repository root if asked.
         raise LlmdeployError(
