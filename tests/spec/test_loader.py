@@ -226,3 +226,17 @@ def test_an_empty_spec_file_is_an_error(specs, text):
     (d,) = specs.errors()
     assert d.file.endswith("models/empty.yaml") and d.line == 1
     assert "holds no spec" in d.message and "delete the file" in d.fix
+
+
+def test_the_kernels_filesystems_are_not_searched_for_specs(tmp_path):
+    from llmdeploy.errors import LlmdeployError
+    from llmdeploy.spec.loader import spec_files
+
+    with pytest.raises(LlmdeployError, match="/proc is the kernel's own filesystem"):
+        spec_files(["/proc"])
+    # A link into /proc inside a spec folder (/proc/self/root is /) is not followed.
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "root").symlink_to("/proc/self/root")
+    (tmp_path / "models" / "m.yaml").write_text("x: 1\n")
+    files, problems = spec_files([tmp_path / "models"])
+    assert files == [tmp_path / "models" / "m.yaml"] and problems == []

@@ -118,6 +118,12 @@ def spec_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic
         except OSError as exc:
             raise LlmdeployError(f"{raw}: cannot read: {exc.strerror}") from None
         if stat.S_ISDIR(info.st_mode):
+            kernel = _kernel_folder(path)
+            if kernel:
+                raise LlmdeployError(
+                    f"{raw}: {kernel} is the kernel's own filesystem, not a spec folder (give "
+                    "folders such as models/ infra/)"
+                )
             found: list[Path] = []
             _walk(path, found, problems, set())
             out.extend(sorted(found))
@@ -146,7 +152,14 @@ def _walk(
         except OSError:
             is_dir = False
         dangling = not is_dir and entry.is_symlink() and not os.path.exists(path)
+        if is_dir and _kernel_folder(path):
+            continue  # a link into /proc or /sys (/proc/<pid>/root is /): never a spec
         if is_dir:
+            if len(seen) >= MAX_FOLDERS:
+                raise LlmdeployError(
+                    f"{folder}: more than {MAX_FOLDERS} folders under the spec paths; give "
+                    "the folders that hold the specs (models/ infra/), not a whole disk"
+                )
             _walk(path, out, problems, seen)
         elif dangling and entry.name.startswith(".#"):
             continue  # an editor's lock file (Emacs: .#name.yaml), a dangling link by design
@@ -154,6 +167,22 @@ def _walk(
             out.append(path)  # `load` says what is wrong with it, if anything
         elif dangling and not os.path.splitext(entry.name)[1]:
             problems.append(_unreadable(path, "folder", None))  # it may have been a folder
+
+
+MAX_FOLDERS = 10_000  # a spec tree has a handful; more means a wrong path (/, a home folder)
+_KERNEL = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _kernel_folder(path: Path) -> str | None:
+    """The kernel filesystem ``path`` resolves into (/proc, /sys, /dev), or None."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return None
+    for root in _KERNEL:
+        if real == root or root in real.parents:
+            return str(root)
+    return None
 
 
 def _unreadable(path: Path, what: str, exc: OSError | None) -> Diagnostic:
