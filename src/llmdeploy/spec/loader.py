@@ -175,13 +175,17 @@ _KERNEL = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 def _kernel_folder(path: Path) -> str | None:
     """The kernel filesystem ``path`` resolves into (/proc, /sys, /dev), or None."""
+    candidates = [Path(os.path.abspath(path))]
     try:
-        real = path.resolve()
+        if path.is_symlink():  # the link as written: /proc/self/root resolves to /
+            candidates.append(Path(os.path.abspath(path.parent / os.readlink(path))))
+        candidates.append(path.resolve())
     except (OSError, RuntimeError):
-        return None
-    for root in _KERNEL:
-        if real == root or root in real.parents:
-            return str(root)
+        pass
+    for real in candidates:
+        for root in _KERNEL:
+            if real == root or root in real.parents:
+                return str(root)
     return None
 
 
