@@ -324,3 +324,12 @@ def test_rendering_clips_whatever_a_diagnostic_holds():
     d = Diagnostic("f.yaml", 1, 1, "p" * 5000, "m" * 5000, value=["v" * 5000] * 50, fix="f" * 5000)
     assert len(d.render()) < 2500
     assert len(json.dumps(d.to_dict())) < 5000
+
+
+def test_container_environment_names_and_values_follow_sagemaker(specs):
+    # One-letter names are SageMaker names too; a NUL in a value is a paste error.
+    model = mutate(base_model(), spec__lmi__extraEnv={"X": "1", "NOTE": "a\x00b"})
+    specs.standard(None, model)
+    (d,) = specs.errors()
+    assert d.path == "spec.lmi.extraEnv.NOTE"
+    assert d.fix.startswith("remove the control characters")

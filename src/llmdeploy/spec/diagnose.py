@@ -38,6 +38,11 @@ _PATTERN_HINTS = {
     "imageRegistries": "use ECR registries: <account>.dkr.ecr.<region>.amazonaws.com",
     "subnetIds": "use subnet ids such as subnet-0abc1234",
     "securityGroupIds": "use security group ids such as sg-0abc1234",
+    # Container environment names and values (extraEnv), by their patterns in spec/models.py:
+    r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$": "use letters, digits and _, not starting with a digit "
+    "(SageMaker's environment variable names)",
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$": "remove the control characters (a NUL, an "
+    "escape): a container environment value is text",
 }
 
 # Fixes that say more than "use a bigger number", keyed by the last two parts of the path.
@@ -157,7 +162,10 @@ def _one(err: Any, root: type[BaseModel], source: SourceMap, env: str | None) ->
             "is not in the expected form",
             value=value,
             fix=_non_ascii_digit(value)
-            + _PATTERN_HINTS.get(field, f"match the pattern {clip(str(ctx.get('pattern')))}"),
+            + _PATTERN_HINTS.get(
+                str(ctx.get("pattern")),
+                _PATTERN_HINTS.get(field, f"match the pattern {clip(str(ctx.get('pattern')))}"),
+            ),
             environment=env,
         )
     if kind in ("string_too_long", "too_long"):

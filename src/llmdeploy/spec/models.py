@@ -277,8 +277,14 @@ class Container(_Spec):
 RollingBatch = Literal["auto", "vllm", "lmi-dist", "trtllm", "disable"]
 Quantization = Literal["none", "awq", "gptq", "fp8", "bitsandbytes", "smoothquant", "static_int8"]
 DType = Literal["auto", "fp16", "bf16", "fp32"]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{1,1024}$")]
-EnvValue = Annotated[str, StringConstraints(max_length=1024)]
+# SageMaker's EnvironmentKey: [a-zA-Z_][a-zA-Z0-9_]*, at most 1024 characters (botocore).
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")]
+# A NUL or other control character (tab and line breaks aside) cannot reach a process's
+# environment intact; it is a paste error, never a setting.
+EnvValue = Annotated[
+    str,
+    StringConstraints(max_length=1024, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"),
+]
 
 
 class Lmi(_Spec):
