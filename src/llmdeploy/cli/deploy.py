@@ -257,8 +257,9 @@ def rollback(
     lock_timeout: LockTimeoutOption = 0,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
 ) -> None:
-    """Redeploy a model's recorded template of its previous (or the given) version, with
-    the copies that run now."""
+    """Redeploy the recorded template of the version before the one that runs (or the
+    given one), once checked against what llmdeploy builds from its spec, with the copies
+    that run now; every change is shown and asked about (or --yes)."""
     from llmdeploy.deploy import service
 
     ctx = _open(env, specs, output, assume_yes=yes, interactive=True, lock_timeout=lock_timeout)

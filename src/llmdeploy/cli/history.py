@@ -20,7 +20,8 @@ def history(
     specs: SpecsOption = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
 ) -> None:
-    """Every deployment, rollback and failure on record, oldest first."""
+    """Every deployment, rollback, retirement and failure on record, oldest first;
+    damaged records are named on stderr."""
     from llmdeploy.deploy import service
 
     scan = service.history(_open(env, specs, output), model)
