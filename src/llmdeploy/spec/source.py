@@ -324,28 +324,17 @@ class _Builder:
             wrong = number_form(text, node.tag, value)
             if wrong:
                 problem, instead = wrong
-                key = path[-1] if path and isinstance(path[-1], str) else None
-                quoted = f'{clip(key)}: "{clip(text)}"' if key else f'"{clip(text)}"'
-                self._refuse(
-                    node,
-                    path,
-                    f"not a plain decimal number: {problem}",
-                    f"{instead}; or, if it is text, put it in quotes: {quoted}",
-                    text,
-                )
+                self._refuse_reading(node, path, f"not a plain decimal number: {problem}", instead)
                 return text  # as text: a type error about it would repeat this one
         elif node.tag == _BOOL and text.lower() not in ("true", "false"):
             # YAML 1.1 reads yes/no/on/off (any case) as booleans, YAML 1.2 and JSON as text:
             # `networkIsolation: off` must not depend on which reader a tool uses.
             meant = "true" if value else "false"
-            key = path[-1] if path and isinstance(path[-1], str) else None
-            quoted = f'{clip(key)}: "{clip(text)}"' if key else f'"{clip(text)}"'
-            self._refuse(
+            self._refuse_reading(
                 node,
                 path,
                 f"YAML 1.1 reads {clip(text)} as {meant}, YAML 1.2 and JSON as text",
-                f"write {meant}; or, if it is text, put it in quotes: {quoted}",
-                text,
+                f"write {meant}",
             )
             return text
         elif isinstance(value, str) and CDK_TOKEN.search(value):
@@ -361,6 +350,18 @@ class _Builder:
                 value,
             )
         return value
+
+    def _refuse_reading(
+        self, node: yaml.ScalarNode, path: FieldPath, message: str, instead: str
+    ) -> None:
+        """Refuse a scalar YAML readers disagree about: the fix gives ``instead`` and, as the
+        other reading, the text as written in quotes."""
+        text = node.value
+        key = path[-1] if path and isinstance(path[-1], str) else None
+        quoted = f'{clip(key)}: "{clip(text)}"' if key else f'"{clip(text)}"'
+        self._refuse(
+            node, path, message, f"{instead}; or, if it is text, put it in quotes: {quoted}", text
+        )
 
     def _refuse(self, node: yaml.Node, path: FieldPath, message: str, fix: str, shown: str) -> None:
         mark = self._mark(node)
