@@ -96,7 +96,7 @@ def test_every_reader_survives_a_damaged_record(tmp_path_factory, data):
         assert "9999-damaged.json" in problem and "is damaged" in problem
     assert store.list("dev") == scan.records
     engine = _engine(store)
-    engine._last_success("s")  # what diff reads
+    engine.last_deployed("s")  # what diff reads
     try:
         engine.rollback_target("s", "m", None)  # what rollback reads
     except LlmdeployError as exc:

@@ -82,7 +82,8 @@ class Engine:
         except AWS_ERRORS as exc:
             raise LlmdeployError(f"{t.stack}: {describe(exc)}") from exc
 
-    def _last_success(self, stack: str) -> Record | None:
+    def last_deployed(self, stack: str) -> Record | None:
+        """The stack's latest successful deploy or rollback on record."""
         return _last_deployed(self.history.list(self.environment, stack))
 
     def _diff_one(self, t: Target) -> StackDiff:
@@ -333,7 +334,7 @@ class Engine:
         """The stack already runs this template but the history does not say so (the last
         run was interrupted and CloudFormation finished on its own, or the stack was deployed
         without llmdeploy): record it, so that diff and rollback start from the truth."""
-        last = self._last_success(t.stack)
+        last = self.last_deployed(t.stack)
         if last is not None and _parses_to(last.template, json.loads(t.template)):
             return
         self._record(

@@ -16,21 +16,18 @@ that was deleted, so `history` shows it and the template is not lost.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmdeploy.deploy import actions
 from llmdeploy.deploy.actions import StackInfo
-from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
-from llmdeploy.deploy.history import HistoryStore, Pending, Record, write_record
-from llmdeploy.deploy.report import Reporter
+from llmdeploy.deploy.aws import AWS_ERRORS, describe
+from llmdeploy.deploy.engine import Engine
+from llmdeploy.deploy.history import HistoryStore, Record, write_record
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.synth.stacks import Names
 
-Confirm = Callable[[str], bool]
 IDLE_WINDOW = timedelta(hours=1)
 
 
@@ -108,34 +105,14 @@ class Retired:
 
 
 class Retirer:
-    def __init__(
-        self,
-        aws: Aws,
-        history: HistoryStore,
-        environment: str,
-        who: str,
-        names: Names,
-        reporter: Reporter,
-        *,
-        assume_yes: bool = False,
-        confirm: Confirm | None = None,
-        force: bool = False,
-        poll_seconds: float = 3.0,
-        pending: Pending | None = None,
-    ):
-        self.aws = aws
-        self.cfn = aws.client("cloudformation")
-        self.history = history
-        self.pending = pending
-        self.environment = environment
-        self.who = who
+    """Retires stacks with the engine's connection, history, reporter and confirmation (one
+    Ctrl-C stops both)."""
+
+    def __init__(self, engine: Engine, names: Names, *, force: bool = False):
+        self.engine = engine
+        self.cfn = engine.cfn
         self.names = names
-        self.reporter = reporter
-        self.assume_yes = assume_yes
-        self.confirm = confirm
         self.force = force  # retire models in use (never an endpoint with models on it)
-        self.poll = poll_seconds
-        self.stopping = threading.Event()
 
     # --- what would go --------------------------------------------------------------------
 
@@ -143,10 +120,13 @@ class Retirer:
         info = actions.stack_info(self.cfn, stack)
         if info is None:
             raise LlmdeployError(
-                f"no stack {stack} in {self.environment}: nothing of {kind} '{name}' is deployed"
+                f"no stack {stack} in {self.engine.environment}: nothing of {kind} '{name}' "
+                "is deployed"
             )
-        actions.refuse_foreign(stack, info, self.environment)
-        if info.environment is None and not self.history.list(self.environment, stack):
+        actions.refuse_foreign(stack, info, self.engine.environment)
+        if info.environment is None and not self.engine.history.list(
+            self.engine.environment, stack
+        ):
             raise actions.StackForeign(
                 f"{stack} carries no {actions.ENVIRONMENT_TAG} tag and this environment's "
                 "history has no record of it: it may not be llmdeploy's, refusing to delete it"
@@ -214,7 +194,7 @@ class Retirer:
         now = datetime.now(UTC)
         try:
             points = (
-                self.aws.client("cloudwatch")
+                self.engine.aws.client("cloudwatch")
                 .get_metric_statistics(
                     Namespace="AWS/SageMaker",
                     MetricName="Invocations",
@@ -244,7 +224,7 @@ class Retirer:
         if not endpoint:
             return []
         try:
-            found = self.aws.client("sagemaker").list_inference_components(
+            found = self.engine.aws.client("sagemaker").list_inference_components(
                 EndpointNameEquals=endpoint
             )["InferenceComponents"]
         except AWS_ERRORS as exc:
@@ -261,21 +241,21 @@ class Retirer:
             return self._done(Retired(survey.stack, "refused", survey.blocker))
         what = f"DELETE {survey.stack} ({survey.kind} '{survey.name}'"
         what += ", still in the spec: the next deploy brings it back)" if survey.in_spec else ")"
-        if not self.assume_yes:
-            if self.confirm is None:
+        if not self.engine.assume_yes:
+            if self.engine.confirm is None:
                 return self._done(
                     Retired(survey.stack, "refused", f"{what}; pass --yes to allow it")
                 )
-            if not self.confirm(f"{what}. Go ahead?"):
+            if not self.engine.confirm(f"{what}. Go ahead?"):
                 return self._done(Retired(survey.stack, "refused", f"not confirmed: {what}"))
-        last = self._last_success(survey.stack)
+        last = self.engine.last_deployed(survey.stack)
         try:
             ok, reason = actions.delete(
                 self.cfn,
                 survey.info,
-                poll=self.poll,
-                stop=self.stopping.is_set,
-                on_event=lambda text: self.reporter.event(survey.stack, text),
+                poll=self.engine.poll,
+                stop=self.engine.stopping.is_set,
+                on_event=lambda text: self.engine.reporter.event(survey.stack, text),
             )
         except actions.Interrupted:
             self._record(survey, last, "interrupted", "stopped waiting; CloudFormation carries on")
@@ -290,24 +270,17 @@ class Retirer:
         return self._done(Retired(survey.stack, "retired" if ok else "failed", reason))
 
     def _done(self, r: Retired) -> Retired:
-        self.reporter.done(r.stack, r.outcome, r.reason)
+        self.engine.reporter.done(r.stack, r.outcome, r.reason)
         return r
 
-    def _last_success(self, stack: str) -> Record | None:
-        done = [
-            r
-            for r in self.history.list(self.environment, stack)
-            if r.outcome == "succeeded" and r.kind != "retire"
-        ]
-        return done[-1] if done else None
-
     def _record(self, s: Survey, last: Record | None, outcome: str, reason: str | None) -> None:
+        engine = self.engine
         rec = Record.new(
-            environment=self.environment,
+            environment=engine.environment,
             stack=s.stack,
             kind="retire",
             outcome=outcome,
-            who=self.who,
+            who=engine.who,
             template=json.dumps(s.template, sort_keys=True),
             spec=last.spec if last else {},
             spec_text=last.spec_text if last else "",
@@ -316,7 +289,7 @@ class Retirer:
             reason=reason,
         )
         write_record(
-            self.history, self.pending, rec, lambda text: self.reporter.event(s.stack, text)
+            engine.history, engine.pending, rec, lambda text: engine.reporter.event(s.stack, text)
         )
 
     def endpoint_left_empty(self, survey: Survey, spec_endpoints: set[str]) -> str | None:

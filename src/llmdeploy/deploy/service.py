@@ -82,19 +82,7 @@ def open_environment(
         poll_seconds=poll_seconds,
         pending=pending,
     )
-    retirer = Retirer(
-        conn,
-        history,
-        env.name,
-        who.arn,
-        Names(spec.stack_prefix),
-        reporter,
-        assume_yes=assume_yes,
-        confirm=confirm,
-        force=force,
-        poll_seconds=poll_seconds,
-        pending=pending,
-    )
+    retirer = Retirer(engine, Names(spec.stack_prefix), force=force)
     return Context(env, conn, who.arn, history, engine, retirer, lock_timeout)
 
 
