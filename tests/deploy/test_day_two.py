@@ -383,3 +383,21 @@ def test_an_empty_endpoint_that_served_requests_goes_with_force(aws, portfolio):
     assert refused.exit_code == 1 and "served 3 invocation(s)" in refused.output
     forced = _run("retire", "neuron-inf2", "--endpoint", "--env", "dev", "--yes", "--force")
     assert forced.exit_code == 0, forced.output
+
+
+def test_ctrl_c_while_a_retirement_waits_is_recorded_as_interrupted(aws, portfolio, monkeypatch):
+    from llmdeploy.deploy import actions
+
+    assert _run("deploy", "--env", "dev", "sql-generation").exit_code == 0
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(actions, "delete", interrupted)
+    result = _run("retire", "sql-generation", "--env", "dev", "--yes")
+    assert result.exit_code == 130, result.output
+    assert "interrupted: stopped waiting" in result.output
+    rows = [r for r in _history("dev") if r["kind"] == "retire"]
+    assert [(r["stack"], r["outcome"]) for r in rows] == [
+        ("llmdeploy-dev-model-sql-generation", "interrupted")
+    ]

@@ -257,9 +257,10 @@ class Retirer:
                 stop=self.engine.stopping.is_set,
                 on_event=lambda text: self.engine.reporter.event(survey.stack, text),
             )
-        except actions.Interrupted:
+        except (actions.Interrupted, KeyboardInterrupt):
+            # Retiring runs in the command's own thread: Ctrl-C arrives here directly.
             self._record(survey, last, "interrupted", "stopped waiting; CloudFormation carries on")
-            raise
+            raise actions.Interrupted from None
         except LlmdeployError as exc:
             self._record(survey, last, "failed", str(exc))
             return self._done(Retired(survey.stack, "failed", str(exc)))
