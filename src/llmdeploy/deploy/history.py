@@ -407,13 +407,9 @@ class Pending:
         self.root = root
 
     def keep(self, record: Record) -> Path:
-        path = self.root / record.key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(record), f, indent=1)
-        os.replace(tmp, path)
-        return path
+        """Write ``record`` as the local store would (atomically), under the pending folder."""
+        LocalHistory(self.root).append(record)
+        return self.root / record.key
 
     def flush(
         self, store: HistoryStore, environment: str, who: str | None = None
@@ -463,7 +459,7 @@ def write_record(
         return
     try:
         path = pending.keep(record)
-    except OSError as exc:
-        warn(f"{problem}; and it cannot be kept locally either ({exc.strerror or exc})")
+    except LlmdeployError as exc:
+        warn(f"{problem}; and it cannot be kept locally either ({exc})")
         return
     warn(f"{problem}; the record is kept in {path} and written on the next run")
