@@ -226,11 +226,12 @@ class EnvironmentState:
     orphans: list[Orphan]
 
 
-def live(ctx: Context) -> EnvironmentState:
+def live(ctx: Context, *, orphans: bool = True) -> EnvironmentState:
     """Endpoints and inference components as SageMaker reports them, each component checked
-    against the template of its stack as deployed."""
+    against the template of its stack as deployed; with ``orphans``, the stacks no spec
+    produces (a listing of every stack in the region)."""
     try:
-        return _live(ctx)
+        return _live(ctx, orphans)
     except aws_mod.AWS_ERRORS as exc:
         raise LlmdeployError(
             f"cannot read the live state from SageMaker: {aws_mod.describe(exc)[:300]}"
@@ -244,7 +245,7 @@ def verify(ctx: Context, results: Sequence[StackResult]) -> list[str]:
     if not deployed:
         return []
     try:
-        state = live(ctx)
+        state = live(ctx, orphans=False)  # the command lists them itself
     except LlmdeployError as exc:
         return [f"could not check what SageMaker runs: {exc}"]
     mine = {
@@ -255,7 +256,7 @@ def verify(ctx: Context, results: Sequence[StackResult]) -> list[str]:
     return [f"{c.name}: {p}" for c in state.components if c.name in mine for p in c.problems]
 
 
-def _live(ctx: Context) -> EnvironmentState:
+def _live(ctx: Context, orphans: bool) -> EnvironmentState:
     sm = ctx.aws.client("sagemaker")
     cfn = ctx.aws.client("cloudformation")
     names = ctx.names
@@ -289,7 +290,7 @@ def _live(ctx: Context) -> EnvironmentState:
                 _model_physical_name(cfn, stack, template),
             )
         )
-    return EnvironmentState(endpoints, components, find_orphans(ctx))
+    return EnvironmentState(endpoints, components, find_orphans(ctx) if orphans else [])
 
 
 def _model_physical_name(cfn, stack: str, template) -> str | None:
