@@ -47,6 +47,17 @@ def _sagemaker():
     )
 
 
+def _refusing(code: str, message: str):
+    """A SageMaker client whose DescribeInferenceComponent answers with this error."""
+    sm = _sagemaker()
+    stub = Stubber(sm)
+    stub.add_client_error(
+        "describe_inference_component", service_error_code=code, service_message=message
+    )
+    stub.activate()
+    return sm
+
+
 def _component(desired, current=None):
     sm = _sagemaker()
     stub = Stubber(sm)
@@ -101,27 +112,15 @@ def test_a_new_stack_starts_at_the_spec_initial_without_reading_anything():
 
 
 def test_a_component_that_is_gone_is_created_at_the_initial():
-    sm = _sagemaker()
-    stub = Stubber(sm)
-    stub.add_client_error(
-        "describe_inference_component",
-        service_error_code="ValidationException",
-        service_message="Could not find inference component llm-dev-m.",
-    )
-    stub.activate()
+    sm = _refusing("ValidationException", "Could not find inference component llm-dev-m.")
     (kept,) = capacity.plan(_Aws(sm), _template(initial=2), exists=True)
     assert (kept.value, kept.running) == (2, None)
 
 
 def test_an_unreadable_count_stops_the_deploy_rather_than_guess():
-    sm = _sagemaker()
-    stub = Stubber(sm)
-    stub.add_client_error(
-        "describe_inference_component",
-        service_error_code="AccessDeniedException",
-        service_message="not authorized to perform sagemaker:DescribeInferenceComponent",
+    sm = _refusing(
+        "AccessDeniedException", "not authorized to perform sagemaker:DescribeInferenceComponent"
     )
-    stub.activate()
     with pytest.raises(LlmdeployError, match=r"cannot read the running copies .*AccessDenied"):
         capacity.plan(_Aws(sm), _template(), exists=True)
 
