@@ -154,7 +154,14 @@ def template_property(template: dict[str, Any], resource_type: str, key: str) ->
 
 
 def same_template(deployed: Any, text: str) -> bool:
-    return deployed is not None and json.loads(json.dumps(deployed)) == json.loads(text)
+    """Whether ``text`` (a template as written, perhaps a damaged record's) parses to the
+    template ``deployed`` (as botocore or json gave it)."""
+    if deployed is None:
+        return False
+    try:
+        return json.loads(json.dumps(deployed)) == json.loads(text)
+    except (ValueError, RecursionError):
+        return False
 
 
 def create_change_set(

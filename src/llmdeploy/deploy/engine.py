@@ -335,7 +335,7 @@ class Engine:
         run was interrupted and CloudFormation finished on its own, or the stack was deployed
         without llmdeploy): record it, so that diff and rollback start from the truth."""
         last = self.last_deployed(t.stack)
-        if last is not None and _parses_to(last.template, json.loads(t.template)):
+        if last is not None and actions.same_template(json.loads(t.template), last.template):
             return
         self._record(
             t, kind, "succeeded", "found deployed as specified; recorded now", record, None
@@ -474,8 +474,9 @@ class Engine:
         live = actions.deployed_template(self.cfn, stack)
         if live is None:
             return None
-        live_doc = json.loads(json.dumps(live))
-        matching = [r for r in records if r.kind != "retire" and _parses_to(r.template, live_doc)]
+        matching = [
+            r for r in records if r.kind != "retire" and actions.same_template(live, r.template)
+        ]
         if not matching:
             if required:
                 raise LlmdeployError(
@@ -520,10 +521,3 @@ def _verb(c: actions.Change) -> str:
     if c.replacement in ("True", "Conditional"):
         return "REPLACE"
     return c.action.upper()
-
-
-def _parses_to(text: str, doc: object) -> bool:
-    try:
-        return json.loads(text) == doc
-    except ValueError:
-        return False
