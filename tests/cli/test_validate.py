@@ -170,9 +170,17 @@ def test_schema_of_one_kind_and_a_bad_kind():
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["validate"], ["validate", "--help"], ["plan", "--suggest"]]
+    "args",
+    [
+        ["--help"],
+        ["validate"],
+        ["validate", "--help"],
+        ["plan", "--suggest"],
+        # Reads history: loads the deploy engine (no credentials here: it stops at STS).
+        ["history", "--env", "dev"],
+    ],
 )
-def test_help_validate_and_plan_never_import_aws_cdk(args):
+def test_help_validate_plan_and_history_never_import_aws_cdk(args):
     # Whole process, as a user runs it: aws_cdk starts a Node.js runtime (seconds).
     code = (
         "import sys\nfrom llmdeploy.cli.main import app\n"
@@ -185,7 +193,13 @@ def test_help_validate_and_plan_never_import_aws_cdk(args):
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "NO_COLOR": "1",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
         check=False,
     )
     assert out.stdout.strip().splitlines()[-1] == "CLEAN", out.stdout + out.stderr

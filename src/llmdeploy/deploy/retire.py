@@ -26,7 +26,7 @@ from llmdeploy.deploy.aws import AWS_ERRORS, describe
 from llmdeploy.deploy.engine import Engine
 from llmdeploy.deploy.history import HistoryStore, Record, write_record
 from llmdeploy.errors import LlmdeployError
-from llmdeploy.synth.stacks import Names
+from llmdeploy.synth.names import Names
 
 IDLE_WINDOW = timedelta(hours=1)
 

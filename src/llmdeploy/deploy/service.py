@@ -23,7 +23,7 @@ from llmdeploy.deploy.vet import vet
 from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan import check
 from llmdeploy.plan.resolve import ResolvedEnvironment
-from llmdeploy.synth.stacks import Names
+from llmdeploy.synth.names import Names
 
 LOCAL_HISTORY = Path(".llmdeploy/history")
 

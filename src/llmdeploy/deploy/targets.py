@@ -32,7 +32,7 @@ def build_targets(
     """Synthesize the environment (or the named models and their endpoints) and pair each
     stack with its spec."""
     from llmdeploy.synth.assembly import synthesize
-    from llmdeploy.synth.stacks import Names
+    from llmdeploy.synth.names import Names
 
     summaries = {s.name: s for s in synthesize(env, outdir, models)}
     spec = env.doc.spec

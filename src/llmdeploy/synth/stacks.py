@@ -12,7 +12,6 @@ from a version: bumping a model's version never replaces anything by name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -37,6 +36,7 @@ from llmdeploy.constructs import (
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
 from llmdeploy.spec.models import Endpoint, Environment
+from llmdeploy.synth.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER, Names
 
 _ROUTING = {
     "least-outstanding-requests": RoutingStrategy.LEAST_OUTSTANDING_REQUESTS,
@@ -51,31 +51,6 @@ _METRIC = {
     "concurrent-requests-per-copy": ScalingMetric.CONCURRENT_REQUESTS_PER_COPY,
     "invocations-per-copy": ScalingMetric.INVOCATIONS_PER_COPY,
 }
-
-
-# Capacity as stack parameters: the deploy engine passes what runs (llmdeploy.deploy.capacity),
-# so that an update never resets what autoscaling set. Their names are a contract with it.
-COPY_COUNT_PARAMETER = "CopyCount"
-INSTANCE_COUNT_PARAMETER = "InstanceCount"
-
-
-@dataclass(frozen=True)
-class Names:
-    """Physical and stack names of one environment, from its prefix and the spec names."""
-
-    prefix: str
-
-    def endpoint(self, name: str) -> str:
-        return f"{self.prefix}-{name}"
-
-    def inference_component(self, model: str) -> str:
-        return f"{self.prefix}-{model}"
-
-    def endpoint_stack(self, name: str) -> str:
-        return f"{self.prefix}-endpoint-{name}"
-
-    def model_stack(self, model: str) -> str:
-        return f"{self.prefix}-model-{model}"
 
 
 def add_environment(
