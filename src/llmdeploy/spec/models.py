@@ -332,6 +332,40 @@ class ModelRollout(_Spec):
     rollback_on: RollbackOn = RollbackOn()
 
 
+class Slo(_Spec):
+    """What the model must achieve from the outside, measured by `llmdeploy bench` (and
+    `deploy --slo-check`) at `atConcurrency` concurrent requests. Unset figures are not judged."""
+
+    ttft_ms: float | None = Field(
+        default=None, gt=0, le=600_000, description="Time to first token, p50 (ms)."
+    )
+    tpot_ms: float | None = Field(
+        default=None,
+        gt=0,
+        le=60_000,
+        description="Time per output token after the first, p50 (ms).",
+    )
+    p95_latency_ms: float | None = Field(
+        default=None,
+        gt=0,
+        le=3_600_000,
+        alias="p95LatencyMs",
+        description="End-to-end latency of a whole answer, p95 (ms).",
+    )
+    error_rate_percent: float | None = Field(
+        default=None, ge=0, le=100, description="Failed or throttled requests, in percent."
+    )
+    at_concurrency: int = Field(
+        default=1, ge=1, le=1024, description="Concurrent requests the figures hold at."
+    )
+
+
+# The request and response schema LMI speaks for this model (djl-serving
+# lmi_input_output_schema.md): `{"inputs", "parameters"}` with TGI-style JSON-lines streaming,
+# or the OpenAI-style chat completions schema (`{"messages"}`).
+RequestFormat = Literal["text-generation", "chat-completions"]
+
+
 class ModelSpec(_Spec):
     endpoint: Name | None = None
     dedicated: Dedicated | None = None
@@ -343,6 +377,12 @@ class ModelSpec(_Spec):
     copies: Counts | None = None
     autoscaling: Autoscaling | None = None
     rollout: ModelRollout = ModelRollout()
+    request_format: RequestFormat = Field(
+        default="text-generation",
+        description="How invoke, bench and probe talk to the model: text-generation "
+        "(inputs/parameters) or chat-completions (messages).",
+    )
+    slo: Slo | None = None
     # Validated after the merge: each entry is a partial `spec` deep-merged for that environment.
     environments: FrozenMap[FrozenMap[Any]] = Field(
         default_factory=dict, description="Per-environment overrides of spec fields, deep-merged."
