@@ -79,6 +79,15 @@ EnvsOption = Annotated[
     list[str] | None,
     typer.Option("--env", "-e", help="This environment only (repeatable). Default: all."),
 ]
+EnvOption = Annotated[str, typer.Option("--env", "-e", help="The environment.")]
+SpecsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--specs",
+        help="Spec files or folders (repeatable). Default: models/ and infra/.",
+        readable=False,
+    ),
+]
 OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="text, or json for machines and CI.")
 ]

@@ -6,26 +6,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmdeploy.cli.common import (
+    EnvOption,
     OutputFormat,
+    SpecsOption,
     boundary,
     emit_json,
     report_spec_error,
     spec_paths,
 )
 
-EnvOption = Annotated[str, typer.Option("--env", "-e", help="The environment.")]
-SpecsOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--specs", help="Spec files or folders. Default: models/ and infra/.", readable=False
-    ),
-]
 LockTimeoutOption = Annotated[
     float,
     typer.Option(
