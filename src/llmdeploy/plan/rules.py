@@ -846,29 +846,34 @@ rule(
 @rule(
     "hugging-face-needs-network",
     "model",
-    "A huggingFaceId source needs networkIsolation: false (the container downloads it).",
+    "A huggingFaceId source without s3Uri needs networkIsolation: false (the container "
+    "downloads it).",
 )
 def _hf_network(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    if m.spec.spec.source.hugging_face_id and env.doc.spec.spec.security.network_isolation:
+    src = m.spec.spec.source
+    if src.hugging_face_id and not src.s3_uri and env.doc.spec.spec.security.network_isolation:
         yield m.source.diagnostic(
             ("spec", "source", "huggingFaceId"),
             f"environment '{env.name}' isolates containers from the network, so the model "
             "cannot be downloaded from the Hugging Face Hub",
             value=m.spec.spec.source.hugging_face_id,
-            fix="copy the weights to S3 and use source.s3Uri (recommended), or set "
+            fix="add source.s3Uri and copy the weights there (`llmdeploy stage` does), or set "
             "spec.security.networkIsolation: false in the environment",
         )
 
 
-@rule("source-exactly-one", "model", "source has exactly one of s3Uri, huggingFaceId.")
-def _source_one(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+@rule(
+    "source-required",
+    "model",
+    "source has s3Uri (loaded from there) or huggingFaceId (downloaded), or both (s3Uri is "
+    "loaded; `llmdeploy stage` copies huggingFaceId's weights there).",
+)
+def _source_required(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     src = m.spec.spec.source
-    if bool(src.s3_uri) == bool(src.hugging_face_id):
+    if not src.s3_uri and not src.hugging_face_id:
         yield m.source.diagnostic(
             ("spec", "source"),
-            "give exactly one of s3Uri and huggingFaceId"
-            if src.s3_uri
-            else "the model has no weights source",
+            "the model has no weights source",
             key=True,
             fix="set source.s3Uri: s3://<bucket>/<prefix>/ (or huggingFaceId)",
         )
@@ -940,6 +945,161 @@ def _batch_queue(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             fix=f"set jobQueueSize to at least {lmi.max_rolling_batch_size}",
         )
         yield _warning(d)
+
+
+# --- SLOs (docs/slo.md) -----------------------------------------------------------------------
+
+
+def _ms(value: float) -> str:
+    return f"{value:g} ms"
+
+
+@rule(
+    "slo-within-rollback-alarm",
+    "model",
+    "An SLO is not stricter than the rollout's rollback alarm (warning): a new version that "
+    "breaks the SLO but not the alarm is kept.",
+)
+def _slo_within_rollback(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    slo, alarm = m.spec.spec.slo, m.spec.spec.rollout.rollback_on
+    if slo is None:
+        return
+    # The alarm is what rolls a rolling update back; the SLO is what `bench` judges. When the
+    # alarm is the looser of the two, a version that breaks the SLO finishes its rollout and
+    # stays: the alarm never fires. (The other way round is only cautious.) The alarm sees
+    # less than a caller does, too: ModelLatency is the time inside the container, without
+    # SageMaker's overhead or the network, and it counts 5XX responses only.
+    if (
+        slo.p95_latency_ms is not None
+        and alarm.p95_latency_ms is not None
+        and slo.p95_latency_ms < alarm.p95_latency_ms
+    ):
+        d = m.source.diagnostic(
+            ("spec", "rollout", "rollbackOn", "p95LatencyMs"),
+            f"the SLO asks for p95 latency ≤ {_ms(slo.p95_latency_ms)} but a rollout rolls "
+            f"back only above {_ms(alarm.p95_latency_ms)} (p95 ModelLatency): a new version "
+            "answering in between breaks the SLO and is kept",
+            value=alarm.p95_latency_ms,
+            fix=f"set rollbackOn.p95LatencyMs: {int(slo.p95_latency_ms)} or less (the alarm "
+            "sees only the time inside the container: leave room for SageMaker's overhead), "
+            "or relax slo.p95LatencyMs",
+        )
+        yield _warning(d)
+    if (
+        slo.error_rate_percent is not None
+        and alarm.error_rate_percent is not None
+        and slo.error_rate_percent < alarm.error_rate_percent
+    ):
+        d = m.source.diagnostic(
+            ("spec", "rollout", "rollbackOn", "errorRatePercent"),
+            f"the SLO allows {slo.error_rate_percent:g}% failed requests but a rollout rolls "
+            f"back only at {alarm.error_rate_percent:g}% 5XX responses: a new version failing "
+            "in between breaks the SLO and is kept",
+            value=alarm.error_rate_percent,
+            fix=f"set rollbackOn.errorRatePercent: {slo.error_rate_percent:g} or less, or "
+            "relax slo.errorRatePercent",
+        )
+        yield _warning(d)
+
+
+@rule(
+    "slo-concurrency-within-capacity",
+    "model",
+    "slo.atConcurrency is at most what the model generates at once at its peak "
+    "(copies.max × maxRollingBatchSize; a warning).",
+)
+def _slo_concurrency(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.spec.spec
+    slo, batch = spec.slo, spec.lmi.max_rolling_batch_size
+    if slo is None or batch is None:
+        return
+    if spec.dedicated is not None:
+        # LMI starts one worker per tensor-parallel group of a dedicated instance's devices.
+        devices, tp = m.devices_per_copy, m.devices_per_replica
+        if devices is None or not tp:
+            return
+        units, replicas = spec.dedicated.instances.max, max(1, devices // tp)
+        field, unit = "dedicated.instances.max", f"instance ({replicas} replica(s))"
+    elif spec.copies is not None:
+        units, replicas, field, unit = spec.copies.max, 1, "copies.max", "copy"
+    else:
+        return
+    most = units * replicas * batch
+    if slo.at_concurrency <= most:
+        return
+    d = m.source.diagnostic(
+        ("spec", "slo", "atConcurrency"),
+        f"at its peak ({field} {units}) the model generates at most {most} answers at once "
+        f"(maxRollingBatchSize {batch} per {unit}); at {slo.at_concurrency} concurrent "
+        "requests the rest wait in LMI's queue, and the wait counts in their time to first "
+        "token and latency",
+        value=slo.at_concurrency,
+        fix=f"lower atConcurrency to {most}, or raise {field} to "
+        f"{-(-slo.at_concurrency // (replicas * batch))} or lmi.maxRollingBatchSize to "
+        f"{-(-slo.at_concurrency // (units * replicas))}",
+    )
+    yield _warning(d)
+
+
+@rule(
+    "slo-scale-to-zero",
+    "model",
+    "A model with an SLO that scales to zero copies warns: requests that find no copy are "
+    "refused for the minutes a copy takes to start.",
+)
+def _slo_scale_to_zero(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.spec.spec
+    if spec.slo is None or spec.copies is None or spec.copies.min != 0 or spec.dedicated:
+        return
+    # SageMaker does not hold such a request until a copy is up: it answers "no capacity"
+    # (NoCapacityInvocationFailures, which wakes the model). The copy then needs the scaling
+    # alarm (a minute), maybe an instance, and the weights' loading (docs/slo.md).
+    figures = [
+        f"{name} {_ms(value)}"
+        for name, value in (("ttftMs", spec.slo.ttft_ms), ("p95LatencyMs", spec.slo.p95_latency_ms))
+        if value is not None
+    ]
+    held = f" ({', '.join(figures)})" if figures else ""
+    size = spec.size_billions
+    weights = f"{size:g}B parameters" if size else "the weights"
+    d = m.source.diagnostic(
+        ("spec", "copies", "min"),
+        f"the model may scale to zero copies: after an idle spell, requests are refused with a "
+        f"no-capacity error until a copy has started (minutes: the wake-up alarm, maybe an "
+        f"instance, loading {weights}); they count as failed, and no latency figure of the "
+        f"SLO{held} holds for them",
+        value=0,
+        fix="set copies.min: 1 where the SLO must hold at any time (e.g. only in prod, under "
+        "spec.environments), or accept cold starts and bench a warm model",
+    )
+    yield _warning(d)
+
+
+@rule(
+    "slo-figures-consistent",
+    "model",
+    "slo.ttftMs and slo.tpotMs are below slo.p95LatencyMs (a warning: each is part of a whole "
+    "answer's latency).",
+)
+def _slo_consistent(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    slo = m.spec.spec.slo
+    if slo is None or slo.p95_latency_ms is None:
+        return
+    # A whole answer takes at least its first token, and an answer of two tokens or more at
+    # least one gap between tokens: median TTFT ≤ median latency ≤ p95 latency (the same for
+    # TPOT). A figure at or above p95LatencyMs can never be the one that fails; it is most
+    # likely a slip (seconds for milliseconds, fields swapped).
+    for key, value in (("ttftMs", slo.ttft_ms), ("tpotMs", slo.tpot_ms)):
+        if value is not None and value >= slo.p95_latency_ms:
+            d = m.source.diagnostic(
+                ("spec", "slo", key),
+                f"is not below p95LatencyMs ({_ms(slo.p95_latency_ms)}), which includes it: "
+                f"any answer within the latency SLO already meets this figure",
+                value=value,
+                fix=f"check the units (milliseconds) and set {key} below "
+                f"{_ms(slo.p95_latency_ms)}, or raise p95LatencyMs",
+            )
+            yield _warning(d)
 
 
 # --- endpoint capacity ------------------------------------------------------------------------
