@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -296,6 +297,11 @@ def test_npx_cdk_synth_writes_the_same_templates(tmp_path, assemblies):
     result = subprocess.run(
         [str(CDK_CLI), "synth", "-c", "env=dev", "-o", str(tmp_path), "--quiet"],
         cwd=REPO,
+        # cdk.json runs `llmdeploy cdk-app`: the virtualenv's scripts on PATH, as activated.
+        env={
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
         capture_output=True,
         text=True,
         check=False,

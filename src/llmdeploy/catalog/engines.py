@@ -224,10 +224,10 @@ def container_environment(spec: ModelSpec, engine: Engine, devices: int) -> dict
     """
     lmi = spec.lmi
     env: dict[str, str] = {}
-    if spec.source.hugging_face_id:
-        env["HF_MODEL_ID"] = spec.source.hugging_face_id
-    elif spec.source.s3_uri:
+    if spec.source.s3_uri:  # with a huggingFaceId too, that is where `stage` copied from
         env[MODEL_ID_ENV] = SAGEMAKER_MODEL_DIR  # where SageMaker puts them, as LMI asks
+    elif spec.source.hugging_face_id:
+        env["HF_MODEL_ID"] = spec.source.hugging_face_id
     env[LOADING_TIMEOUT_ENV] = str(model_loading_timeout_seconds(spec))
     if engine.entrypoint:
         env["OPTION_ENTRYPOINT"] = engine.entrypoint

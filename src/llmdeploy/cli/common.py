@@ -26,9 +26,23 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+def plain_output(stream: Any = None) -> bool:
+    """No boxes, colour, bold or live displays: not a terminal, or NO_COLOR set (any value but
+    empty, https://no-color.org), or TERM=dumb."""
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return True
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return True
+
+
 def boundary(fn: F) -> F:
-    """Expected failures become a message on stderr and exit code 1; bugs still crash
-    (with the traceback) so that they get reported. LLMDEPLOY_DEBUG=1 shows tracebacks always."""
+    """Expected failures become a message on stderr and exit code 1 (with ``-o json``, also
+    ``{"error": ...}`` on stdout, so a machine reading stdout never gets nothing); bugs still
+    crash (with the traceback) so that they get reported. LLMDEPLOY_DEBUG=1 shows tracebacks
+    always."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,6 +53,8 @@ def boundary(fn: F) -> F:
         except LlmdeployError as exc:
             if os.environ.get("LLMDEPLOY_DEBUG"):
                 raise
+            if kwargs.get("output") is OutputFormat.json:
+                print(json.dumps({"error": str(exc)}, ensure_ascii=False))
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
 

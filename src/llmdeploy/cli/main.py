@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from llmdeploy import __version__
-from llmdeploy.cli import deploy, history, plan, schema, synth, validate
+from llmdeploy.cli import deploy, history, plan, scaffold, schema, synth, validate
+from llmdeploy.cli.common import plain_output
+
+EXIT_CODES = (
+    "Exit codes: 0 done (nothing to report); 1 any error: bad input, a spec error, a usage "
+    "error (a mistyped option), a failed or refused change, a broken SLO or probe; 2 only "
+    "with `diff --exit-code`: something would change; 130 interrupted (Ctrl-C)."
+)
+
+
+class _Group(TyperGroup):
+    """Usage errors exit 1, not click's 2: `diff --exit-code` gives 2 the meaning "would
+    change" (Terraform's convention), so CI must never read a typo as a pending change."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
 
 app = typer.Typer(
     name="llmdeploy",
+    cls=_Group,
     help="LLM deployments on Amazon SageMaker inference components, as code.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Boxes and colour only on a terminal without NO_COLOR; plain help and errors elsewhere.
+    rich_markup_mode=None if plain_output() else "rich",
     # boto3 sessions hold credentials: never print local variables in a traceback.
     pretty_exceptions_show_locals=False,
 )
@@ -46,6 +79,8 @@ app.command("unlock")(deploy.unlock)
 app.command("history")(history.history)
 app.command("status")(history.status)
 app.command("schema")(schema.schema)
+app.command("init")(scaffold.init)
+app.command("cdk-app")(synth.cdk_app)
 
 
 def run() -> None:

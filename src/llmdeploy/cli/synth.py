@@ -65,3 +65,20 @@ def synth(
     for s in summaries:
         print(f"{s.name:<{width}}  {s.resources:>9}")
     print(f"\n{len(summaries)} stack(s) written to {outdir}/", file=sys.stderr)
+
+
+def cdk_app() -> None:
+    """Run as the CDK app of `cdk.json` (`"app": "llmdeploy cdk-app"`): `npx cdk synth -c
+    env=dev` then writes the same templates as `llmdeploy synth --env dev`. Context: env
+    (required), specs (default models, infra)."""
+    from llmdeploy.errors import LlmdeployError, SpecError
+    from llmdeploy.synth.app import run
+
+    try:
+        run()
+    except SpecError as exc:
+        print(exc.render(), file=sys.stderr)
+        raise typer.Exit(1) from None
+    except LlmdeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None

@@ -246,6 +246,10 @@ class Dedicated(_Spec):
 
 
 class Source(_Spec):
+    """Where the weights come from: `s3Uri` (loaded from S3, works under network isolation),
+    `huggingFaceId` (the container downloads them), or both: then the endpoint loads `s3Uri`
+    and `llmdeploy stage` copies the Hub's weights there."""
+
     s3_uri: S3Uri | None = None
     hugging_face_id: (
         Annotated[
