@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from llmdeploy import __version__
-from llmdeploy.cli import deploy, history, plan, scaffold, schema, synth, validate
+from llmdeploy.cli import deploy, history, plan, scaffold, schema, stage, synth, validate
 from llmdeploy.cli.common import plain_output
 
 EXIT_CODES = (
@@ -81,6 +81,7 @@ app.command("status")(history.status)
 app.command("schema")(schema.schema)
 app.command("init")(scaffold.init)
 app.command("cdk-app")(synth.cdk_app)
+app.command("stage")(stage.stage)
 
 
 def run() -> None:
