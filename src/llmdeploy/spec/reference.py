@@ -91,11 +91,11 @@ NOTES = {
         "spec.dedicated": "A single-model endpoint of its own instead of a shared one.",
         "spec.dedicated.instanceType": "SageMaker instance type of the dedicated endpoint.",
         "spec.dedicated.instances": "Instances of the dedicated endpoint; `min` at least 1.",
-        "spec.source": "Where the weights are: exactly one of `s3Uri`, `huggingFaceId`.",
         "spec.source.s3Uri": "An S3 folder below the bucket root ending in `/`, or one "
         "`.tar.gz` object; the model's role may read exactly that.",
-        "spec.source.huggingFaceId": "A Hugging Face Hub model id (`org/name`); needs "
-        "`networkIsolation: false` in the environment.",
+        "spec.source.huggingFaceId": "A Hugging Face Hub model id (`org/name`). Alone, the "
+        "container downloads it (needs `networkIsolation: false`); with `s3Uri`, `llmdeploy "
+        "stage` copies its weights there.",
         "spec.sizeBillions": "Parameter count in billions: memory checks and the startup timeout.",
         "spec.container": "The serving container.",
         "spec.container.engine": "djl-lmi on GPU instances, djl-neuronx on Inferentia2/Trainium.",
