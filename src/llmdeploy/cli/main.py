@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from llmdeploy import __version__
-from llmdeploy.cli import deploy, history, plan, scaffold, schema, stage, synth, validate
+from llmdeploy.cli import deploy, history, plan, scaffold, schema, serve, stage, synth, validate
 from llmdeploy.cli.common import plain_output
 
 EXIT_CODES = (
@@ -19,21 +18,26 @@ EXIT_CODES = (
 )
 
 
+# typer vendors click (typer._click) in recent versions: its UsageError, whichever click it
+# is, found through the public BadParameter.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
 class _Group(TyperGroup):
     """Usage errors exit 1, not click's 2: `diff --exit-code` gives 2 the meaning "would
     change" (Terraform's convention), so CI must never read a typo as a pending change."""
 
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
+        except _UsageError as exc:
             exc.exit_code = 1
             raise
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except click.UsageError as exc:
+        except _UsageError as exc:
             exc.exit_code = 1
             raise
 
@@ -82,6 +86,9 @@ app.command("schema")(schema.schema)
 app.command("init")(scaffold.init)
 app.command("cdk-app")(synth.cdk_app)
 app.command("stage")(stage.stage)
+app.command("invoke")(serve.invoke)
+app.command("bench")(serve.bench)
+app.command("probe")(serve.probe)
 
 
 def run() -> None:

@@ -319,6 +319,31 @@ def run_level(
     return level
 
 
+# Failures that no level can get past: stop before the levels instead of counting them.
+_FATAL = frozenset(
+    {
+        "connection",
+        "NoCredentials",
+        "ValidationError",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "format",
+    }
+)
+
+
+def warm_up(runtime: Runtime) -> None:
+    """One uncounted request: botocore's first call loads its endpoint rules and credentials
+    and opens a connection (tens of ms), which would otherwise land in the first sample.
+    Raises the InvokeError of a failure no level could get past (no such endpoint, no
+    credentials, no connection, an answer in another format); a throttle is left to the run."""
+    try:
+        runtime.stream(SMOKE_PROMPT, max_tokens=1)
+    except InvokeError as exc:
+        if exc.kind in _FATAL:
+            raise
+
+
 def levels_for(levels: Sequence[int], slo: Slo | None) -> list[int]:
     """The levels to run: those asked for, plus the SLO's atConcurrency, ascending."""
     wanted = set(levels)
