@@ -338,3 +338,41 @@ def test_a_missing_or_unusable_secret(stage, hub, s3):
     assert "a JSON object without a token (its keys: password)" in err
     assert TOKEN not in out + err
     assert "Traceback" not in err
+
+
+def test_objects_are_encrypted_with_the_environments_key(stage, work, s3):
+    arn = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    env = base_environment("prod")
+    env["spec"]["security"] = {"kmsKeyArn": arn}
+    model = yaml.safe_load((work / "models" / "m1.yaml").read_text())
+    write_specs(work, model=model, env=env)
+    code, _, err = stage("m1", "--env", "prod")
+    assert code == 0, err
+    head = s3.head_object(Bucket=BUCKET, Key=PREFIX + "config.json")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == arn
+
+
+def test_objects_of_another_version_under_the_folder_are_named(stage, s3):
+    s3.put_object(Bucket=BUCKET, Key=PREFIX + "model-00001-of-00003.safetensors", Body=b"old")
+    code, out, err = stage("m1", "--env", "prod", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["extra_objects"] == [
+        f"s3://{BUCKET}/{PREFIX}model-00001-of-00003.safetensors"
+    ]
+    assert "warning: 1 object(s) under" not in err  # JSON: the report says it
+    code, out, err = stage("m1", "--env", "prod")
+    assert "warning: 1 object(s) under s3://weights/m1/1/ are no file of this commit" in err
+
+
+def test_credentials_of_another_account_are_refused(stage, work, s3):
+    env = base_environment("prod")
+    model = yaml.safe_load((work / "models" / "m1.yaml").read_text())
+    write_specs(work, model=model, env=env)
+    (work / "infra" / "prod.yaml").write_text(
+        (work / "infra" / "prod.yaml").read_text().replace(MOTO_ACCOUNT, "111122223333")
+    )
+    code, _, err = stage("m1", "--env", "prod")
+    assert code == 1
+    assert "refusing to change anything" in err
+    assert _keys(s3) == []
