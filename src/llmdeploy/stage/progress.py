@@ -107,10 +107,12 @@ class RichProgress:
         self.bars.start()
 
     def begin(self, path: str, phase: str, total: int) -> None:
+        from rich.markup import escape
+
         self.phase = phase
         self.bars.update(
             self.file,
-            description=f"{phase} {path}",
+            description=escape(f"{phase} {path}"),
             total=max(total, 1),
             completed=0,
             visible=True,
