@@ -47,6 +47,7 @@ def test_one_stack_per_endpoint_and_per_model(assemblies):
         "llm-prod-endpoint-codegen-g6",
         "llm-prod-endpoint-reasoning-p5en",
         "llm-prod-endpoint-neuron-inf2",
+        "llm-prod-dashboards",  # the environment's dashboards (tests/synth/test_dashboards.py)
         *(
             f"llm-prod-model-{m}"
             for m in (

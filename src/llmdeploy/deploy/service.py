@@ -103,9 +103,11 @@ def locked(ctx: Context, operation: str) -> Iterator[None]:
 def produced_stacks(ctx: Context) -> set[str]:
     """Every stack the environment's specs produce."""
     names = ctx.names
-    return {names.endpoint_stack(ep.name) for ep in ctx.env.doc.spec.spec.endpoints} | {
-        names.model_stack(m.name) for m in ctx.env.models
-    }
+    return (
+        {names.endpoint_stack(ep.name) for ep in ctx.env.doc.spec.spec.endpoints}
+        | {names.model_stack(m.name) for m in ctx.env.models}
+        | {names.dashboards_stack()}
+    )
 
 
 def find_orphans(ctx: Context) -> list[Orphan]:

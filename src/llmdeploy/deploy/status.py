@@ -1,5 +1,5 @@
 """Live state of an environment's endpoints and inference components, read from SageMaker,
-and a check that what runs is what was deployed.
+a check that what runs is what was deployed, and where its dashboards are.
 
 SageMaker can roll an update back by itself (an inference component's rolling update stops
 on its alarms): CloudFormation may then report success while the old model runs. So after a
@@ -15,6 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from llmdeploy.deploy.aws import describe
+from llmdeploy.plan.resolve import ResolvedEnvironment
+from llmdeploy.synth.names import Names
 
 
 @dataclass(frozen=True)
@@ -149,3 +151,39 @@ def verify(live: dict[str, Any], template: dict[str, Any]) -> list[str]:
             elif want_copies is not None and desired != want_copies:
                 problems.append(f"{desired} copies, deployed {want_copies}")
     return problems
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A CloudWatch dashboard of the environment (docs/dashboards.md), named from the specs:
+    it exists once the environment's dashboards stack is deployed."""
+
+    name: str
+    shows: str  # overview | endpoint | dedicated
+    endpoint: str | None  # the SageMaker endpoint it shows (None: the overview)
+    url: str
+
+
+def dashboard_url(region: str, name: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#dashboards/dashboard/{name}"
+    )
+
+
+def dashboards(env: ResolvedEnvironment) -> list[Dashboard]:
+    """The environment's dashboards: the overview, then one per endpoint (shared, then
+    dedicated), as `synth.stacks` names them."""
+    spec = env.doc.spec
+    names, region = Names(spec.stack_prefix), spec.spec.region
+    rows = [(names.overview_dashboard(region), "overview", None)]
+    rows += [
+        (names.dashboard(ep.name, region), "endpoint", names.endpoint(ep.name))
+        for ep in spec.spec.endpoints
+    ]
+    rows += [
+        (names.dedicated_dashboard(m.name, region), "dedicated", names.endpoint(m.name))
+        for m in env.models
+        if m.dedicated
+    ]
+    return [Dashboard(name, shows, ep, dashboard_url(region, name)) for name, shows, ep in rows]

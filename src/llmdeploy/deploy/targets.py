@@ -16,7 +16,7 @@ from llmdeploy.plan.resolve import ResolvedEnvironment
 @dataclass(frozen=True)
 class Target:
     stack: str
-    kind: str  # endpoint | model | dedicated
+    kind: str  # endpoint | model | dedicated | dashboards
     name: str  # the endpoint's or the model's name
     template: str  # the template text, exactly as it will be submitted
     spec: dict[str, Any]  # the resolved spec (JSON), for spec-level diffs
@@ -77,6 +77,26 @@ def build_targets(
                 model=m.name,
                 version=m.spec.metadata.version,
                 depends_on=depends,
+            )
+        )
+    stack = names.dashboards_stack()
+    if stack in summaries:  # the whole environment was synthesized
+        # What the dashboards show: the endpoints and the models on each (docs/dashboards.md).
+        shown = {
+            "endpoints": [ep.name for ep in spec.spec.endpoints],
+            "models": {
+                ep.name: [m.name for m in env.models_on(ep.name)] for ep in spec.spec.endpoints
+            },
+            "dedicated": [m.name for m in env.models if m.dedicated],
+        }
+        out.append(
+            Target(
+                stack,
+                "dashboards",
+                spec.name,
+                summaries[stack].template.read_text(),
+                shown,
+                yaml.safe_dump(shown, sort_keys=False),
             )
         )
     return out

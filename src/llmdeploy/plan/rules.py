@@ -308,6 +308,7 @@ def _physical_names(doc: EnvironmentDoc, models: Sequence[str]) -> set[str]:
         {f"{p}-endpoint-{e}" for e in endpoints}
         | {f"{p}-model-{m}" for m in models}
         | {f"{p}-{n}" for n in (*endpoints, *models)}
+        | {f"{p}-dashboards"}
     )
 
 

@@ -32,3 +32,22 @@ class Names:
 
     def model_stack(self, model: str) -> str:
         return f"{self.prefix}-model-{model}"
+
+    # CloudWatch dashboards are global to an account (not regional): two environments with
+    # one prefix in two regions of an account would share a name, so the region is part of it.
+    # Each is named after the stack it shows, which rules.stack-names-unique keeps apart.
+
+    def dashboards_stack(self) -> str:
+        """The environment's dashboards: one per endpoint and an overview."""
+        return f"{self.prefix}-dashboards"
+
+    def dashboard(self, endpoint: str, region: str) -> str:
+        """A shared endpoint's dashboard."""
+        return f"{self.endpoint_stack(endpoint)}-{region}"
+
+    def dedicated_dashboard(self, model: str, region: str) -> str:
+        """A dedicated model's endpoint's dashboard."""
+        return f"{self.model_stack(model)}-{region}"
+
+    def overview_dashboard(self, region: str) -> str:
+        return f"{self.prefix}-overview-{region}"

@@ -11,6 +11,7 @@ from a version: bumping a model's version never replaces anything by name.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -33,10 +34,24 @@ from llmdeploy.constructs import (
     RoutingStrategy,
     ScalingMetric,
 )
+from llmdeploy.constructs.dashboards import (
+    LlmDashboard,
+    OverviewEndpoint,
+    dedicated_body,
+    endpoint_body,
+    fit_components,
+    overview_body,
+)
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
 from llmdeploy.spec.models import Endpoint, Environment
 from llmdeploy.synth.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER, Names
+
+# CloudFormation's limit for a template sent in a request (deploy/actions.MAX_TEMPLATE_BODY,
+# not imported: synth does not load the deploy engine), and what one dashboard resource adds
+# to its body (type, name, construct path in the metadata), generously.
+MAX_TEMPLATE_BODY = 51_200
+DASHBOARD_RESOURCE_BYTES = 400
 
 _ROUTING = {
     "least-outstanding-requests": RoutingStrategy.LEAST_OUTSTANDING_REQUESTS,
@@ -81,6 +96,10 @@ def add_environment(
             stack = _model_stack(app, spec, m, names)
             stack.add_stack_dependency(endpoint_stacks[m.endpoint.name])
             stacks.append(stack)
+    if not models:
+        # Only with the whole environment: `deploy <model>` touches what it did before, and
+        # the next full deploy (or diff) brings the dashboards up to date.
+        stacks.append(_dashboards_stack(app, env, names))
     return stacks
 
 
@@ -230,6 +249,70 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
     )
     _instance_count_parameter(endpoint.cfn_endpoint_config, ded.instances)
     _acknowledge_environment(stack, spec)
+    return stack
+
+
+def _dashboards_stack(app: cdk.App, env: ResolvedEnvironment, names: Names) -> cdk.Stack:
+    """The environment's dashboards (docs/dashboards.md): one per endpoint, shared or
+    dedicated, and an overview. Apart from the endpoint stacks, so that a model added or
+    removed changes its own stack and this one, never a stack that holds an endpoint."""
+    spec = env.doc.spec
+    region = spec.spec.region
+    stack = _stack(app, spec, names.dashboards_stack(), f"dashboards of {spec.name}")
+    shared = [
+        (
+            names.endpoint(ep.name),
+            [names.inference_component(m.name) for m in env.models_on(ep.name)],
+        )
+        for ep in spec.spec.endpoints
+    ]
+    dedicated = [m for m in env.models if m.dedicated]
+    overview = [
+        OverviewEndpoint(names.endpoint(ep.name), dashboard=names.dashboard(ep.name, region))
+        for ep in spec.spec.endpoints
+    ] + [
+        OverviewEndpoint(
+            names.endpoint(m.name), dashboard=names.dedicated_dashboard(m.name, region)
+        )
+        for m in dedicated
+    ]
+    fixed = [
+        (
+            names.overview_dashboard(region),
+            overview_body(f"{spec.name}: endpoints", region, overview),
+        )
+    ] + [
+        (names.dedicated_dashboard(m.name, region), dedicated_body(names.endpoint(m.name), region))
+        for m in dedicated
+    ]
+    # What the shared endpoints' dashboards may take of the template: the limit, less the
+    # fixed dashboards and each dashboard resource's own lines.
+    room = (
+        MAX_TEMPLATE_BODY
+        - sum(len(json.dumps(body)) for _, body in fixed)
+        - DASHBOARD_RESOURCE_BYTES * (len(fixed) + len(shared))
+    )
+    cap = fit_components(shared, region, room)
+    for (endpoint_name, components), ep in zip(shared, spec.spec.endpoints, strict=True):
+        LlmDashboard(
+            stack,
+            f"Endpoint-{ep.name}",
+            dashboard_name=names.dashboard(ep.name, region),
+            body=endpoint_body(endpoint_name, region, components, max_components=cap),
+        )
+    for m in dedicated:
+        LlmDashboard(
+            stack,
+            f"Dedicated-{m.name}",
+            dashboard_name=names.dedicated_dashboard(m.name, region),
+            body=dict(fixed)[names.dedicated_dashboard(m.name, region)],
+        )
+    LlmDashboard(
+        stack,
+        "Overview",
+        dashboard_name=names.overview_dashboard(region),
+        body=fixed[0][1],
+    )
     return stack
 
 
