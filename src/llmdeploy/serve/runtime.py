@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmdeploy.errors import LlmdeployError
-from llmdeploy.plan import Checked
+from llmdeploy.plan import Checked, ResolvedEnvironment
 from llmdeploy.serve import formats
 from llmdeploy.serve.formats import Format, FormatError, LineDecoder, Prompt
 from llmdeploy.spec.diagnose import suggest
@@ -77,6 +77,12 @@ def resolve(checked: Checked, environment: str, model: str) -> Target:
         known = [e.name for e in checked.environments]
         hint = suggest(environment, known, "environments")
         raise LlmdeployError(f"--env {environment}: no such environment ({hint})")
+    return target_in(env, model)
+
+
+def target_in(env: ResolvedEnvironment, model: str) -> Target:
+    """The target of ``model`` in a resolved environment."""
+    environment = env.name
     found = next((m for m in env.models if m.name == model), None)
     if found is None:
         known = [m.name for m in env.models]
