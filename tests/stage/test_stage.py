@@ -73,16 +73,13 @@ def hub() -> Iterator[FakeHub]:
 
 
 def write_specs(root: Path, *, model: dict | None = None, env: dict | None = None) -> Path:
-    """infra/prod.yaml (moto's account) and models/m1.yaml: the Hub id in the base spec,
-    prod loading from S3 (the layout docs/staging.md recommends)."""
+    """infra/prod.yaml (moto's account) and models/m1.yaml: the Hub id and the S3 folder it
+    is staged to (the endpoint loads S3)."""
     environment = env or base_environment("prod")
     environment["spec"]["account"] = MOTO_ACCOUNT
     if model is None:
         model = base_model("m1")
-        model["spec"]["source"] = {"huggingFaceId": REPO_ID}
-        model["spec"]["environments"] = {
-            "prod": {"source": {"huggingFaceId": None, "s3Uri": f"s3://{BUCKET}/{PREFIX}"}}
-        }
+        model["spec"]["source"] = {"huggingFaceId": REPO_ID, "s3Uri": f"s3://{BUCKET}/{PREFIX}"}
     (root / "infra").mkdir(parents=True, exist_ok=True)
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "infra" / "prod.yaml").write_text(yaml.safe_dump(environment, sort_keys=False))
@@ -376,3 +373,14 @@ def test_credentials_of_another_account_are_refused(stage, work, s3):
     assert code == 1
     assert "refusing to change anything" in err
     assert _keys(s3) == []
+
+
+def test_to_another_folder_says_what_to_set_in_the_spec(stage, s3):
+    code, out, err = stage("m1", "--env", "prod", "--to", f"s3://{BUCKET}/m1/2/")
+    assert code == 0, err
+    assert "environment 'prod' does not load s3://weights/m1/2/" in out
+    assert (
+        f"    spec:\n      source:\n        huggingFaceId: {REPO_ID}\n"
+        "        s3Uri: s3://weights/m1/2/\n" in out
+    )
+    assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix="m1/2/")["Contents"]) == len(TAKEN)

@@ -38,8 +38,16 @@ def _model(source: dict, environments: dict | None = None) -> dict:
     return doc
 
 
-def test_the_recommended_layout_validates_and_stage_reads_both_ids(tmp_path):
-    """Hub id in the base spec, the S3 folder for the isolated environment."""
+def test_hub_id_and_s3_folder_together_validate_and_stage_copies_one_to_the_other(tmp_path):
+    paths = _write(tmp_path, _model({"huggingFaceId": HF, "s3Uri": "s3://weights/m1/1/"}))
+    check(paths, ["prod"])  # no error: the endpoint loads S3 under network isolation
+    t = staging.target(paths, "prod", "m1")
+    assert (t.repo, t.repo_from) == (HF, "source.huggingFaceId")
+    assert (t.destination.uri, t.destination_from) == ("s3://weights/m1/1/", "source.s3Uri")
+    assert t.spec_loads_destination
+
+
+def test_an_environment_that_drops_the_hub_id_still_stages_from_the_base_spec(tmp_path):
     paths = _write(
         tmp_path,
         _model(
@@ -47,10 +55,9 @@ def test_the_recommended_layout_validates_and_stage_reads_both_ids(tmp_path):
             {"prod": {"source": {"huggingFaceId": None, "s3Uri": "s3://weights/m1/1/"}}},
         ),
     )
-    check(paths, ["prod"])  # no error: prod loads from S3 under network isolation
+    check(paths, ["prod"])
     t = staging.target(paths, "prod", "m1")
     assert (t.repo, t.repo_from) == (HF, "source.huggingFaceId of the base spec")
-    assert (t.destination.uri, t.destination_from) == ("s3://weights/m1/1/", "source.s3Uri")
     assert t.spec_loads_destination
 
 
@@ -61,17 +68,18 @@ def test_no_s3_folder_is_refused_with_the_yaml_to_add(tmp_path):
     text = str(caught.value)
     assert "model 'm1' has no source.s3Uri in environment 'prod'" in text
     yaml_text = (
-        "    spec:\n      environments:\n        prod:\n          source:\n"
-        "            huggingFaceId: null\n            s3Uri: s3://<bucket>/m1/<version>/"
+        f"    spec:\n      source:\n        huggingFaceId: {HF}\n"
+        "        s3Uri: s3://<bucket>/m1/<version>/"
     )
     assert yaml_text in text
     assert "--to s3://<bucket>/m1/<version>/" in text
     # The YAML it gives, filled in, is a spec validate accepts.
     filled = yaml.safe_load(
-        yaml_text.replace("<bucket>", "weights").replace("<version>", "1").replace("    ", "", 1)
+        "\n".join(line[4:] for line in yaml_text.splitlines())
+        .replace("<bucket>", "weights")
+        .replace("<version>", "1")
     )
-    doc = _model({"huggingFaceId": HF}, filled["spec"]["environments"])
-    check(_write(tmp_path / "filled", doc), ["prod"])
+    check(_write(tmp_path / "filled", _model(filled["spec"]["source"])), ["prod"])
 
 
 def test_to_overrides_and_from_names_the_repository(tmp_path):

@@ -196,10 +196,11 @@ def _render_result(result: Any) -> None:
             "(source.s3Uri): deploy as usual; the endpoint reads S3, never the Hub"
         )
     else:
-        print(f"to load these weights from S3 under network isolation, set in {t.spec_file}:\n")
-        yaml = staging.source_yaml(
-            t.environment, t.destination.uri, keep_hub_id=t.repo_from != "--from"
+        print(
+            f"environment '{t.environment}' does not load {t.destination.uri}; to load these "
+            f"weights from S3 (works under network isolation), set in {t.spec_file}:\n"
         )
+        yaml = staging.source_yaml(t.repo, t.destination.uri)
         print("\n".join("    " + line for line in yaml.splitlines()))
         print()
     if planned.snapshot.revision != planned.snapshot.commit:

@@ -8,9 +8,9 @@ the Hub's checksum, upload). ``--dry-run`` stops after the plan. A second run fi
 object in place and transfers nothing; a run that stopped half way resumes file by file.
 
 Where the weights go: the model's ``source.s3Uri`` in the environment (or ``--to``). Where
-they come from: the model's ``source.huggingFaceId`` in the environment, else in the spec as
-written (a model whose environments load from S3 can keep its Hub id in the base spec, see
-docs/staging.md), or ``--from``.
+they come from: ``--from``, else the model's ``source.huggingFaceId`` in the environment
+(beside ``s3Uri``: the endpoint loads S3, and stage fills it from the Hub), else in the spec
+as written (an environment whose override nulls the Hub id).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class Target:
     destination: grants.S3Source  # a folder: key ends in "/"
     destination_from: str  # "--to" or "source.s3Uri"
     kms_key_arn: str | None
-    # The environment's source loads from the destination already (no spec change to make).
+    # The environment's source loads from the destination already (s3Uri wins over a
+    # huggingFaceId beside it: catalog.engines): no spec change to make.
     spec_loads_destination: bool
     spec_file: str
     env: Environment = field(repr=False, compare=False)
@@ -151,32 +152,28 @@ def target(
         destination=parsed,
         destination_from=destination_from,
         kms_key_arn=env_doc.spec.spec.security.kms_key_arn,
-        spec_loads_destination=source.s3_uri == parsed.uri and not source.hugging_face_id,
+        spec_loads_destination=source.s3_uri == parsed.uri,
         spec_file=doc.source.file,
         env=env_doc.spec,
     )
 
 
-def source_yaml(environment: str, s3_uri: str, *, keep_hub_id: bool) -> str:
-    """The spec lines that make ``environment`` load the model from ``s3_uri``."""
-    lines = ["spec:", "  environments:", f"    {environment}:", "      source:"]
-    if keep_hub_id:
-        lines.append("        huggingFaceId: null")
-    lines.append(f"        s3Uri: {s3_uri}")
-    return "\n".join(lines)
+def source_yaml(repo: str, s3_uri: str) -> str:
+    """The spec lines that load the model from ``s3_uri`` (SageMaker reads S3 under network
+    isolation) and keep the Hub id it is staged from."""
+    return "\n".join(["spec:", "  source:", f"    huggingFaceId: {repo}", f"    s3Uri: {s3_uri}"])
 
 
 def _no_destination(model: str, environment: str, repo: str, file: str) -> str:
     uri = "s3://<bucket>/" + model + "/<version>/"
     return (
-        f"model '{model}' has no source.s3Uri in environment '{environment}' (it loads "
-        f"{repo} from the Hub), so stage does not know where to put the weights. Add the "
-        f"S3 folder to {file}, for this environment:\n\n"
-        + _indent(source_yaml(environment, uri, keep_hub_id=True))
-        + "\n\n(huggingFaceId stays in the base spec: stage reads it from there, and other "
-        "environments still load from the Hub), or pass --to s3://<bucket>/"
-        + model
-        + "/<version>/ and set the S3 folder afterwards"
+        f"model '{model}' has no source.s3Uri in environment '{environment}' (the container "
+        f"would download {repo} from the Hub), so stage does not know where to put the "
+        f"weights. Add the S3 folder next to the Hub id in {file}:\n\n"
+        + _indent(source_yaml(repo, uri))
+        + "\n\n(the endpoint then loads s3Uri, and stage copies huggingFaceId there; under "
+        f"spec.environments.{environment}.source for this environment only), or pass --to "
+        f"{uri}"
     )
 
 
