@@ -28,7 +28,7 @@ def test_done_when_deploy_change_diff_deploy_rollback_history(aws, portfolio):
     result = _run("deploy", "--env", "dev", "--no-verify", "-o", "json")
     assert result.exit_code == 0, result.output
     stacks = json.loads(result.stdout)["stacks"]
-    assert {s["outcome"] for s in stacks} == {"deployed"} and len(stacks) == 11
+    assert {s["outcome"] for s in stacks} == {"deployed"} and len(stacks) == 12  # + dashboards
 
     # One model's maxRollingBatchSize changes and its version is bumped.
     spec = portfolio / "models" / "flow-generation.yaml"
@@ -168,7 +168,7 @@ def test_endpoints_deploy_before_their_models_with_high_concurrency(aws, portfol
     assert result.exit_code == 0, result.output
     rows = _records("dev")
     when = {r["stack"]: r["when"] for r in rows}
-    assert len(when) == 11
+    assert len(when) == 12  # 11 stacks of endpoints and models, and the dashboards
     homes = {
         "codegen-g6": [
             "block-generation",
