@@ -3,6 +3,9 @@ points boto3 at it with dummy credentials: no network beyond 127.0.0.1, no AWS."
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +40,30 @@ def fake_fixture(monkeypatch) -> Iterator[fake_runtime.FakeRuntime]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+def start_process(monkeypatch, *args: str) -> subprocess.Popen:
+    """tests/fake_runtime.py in its own process (for timing: no GIL shared with the harness),
+    with boto3 pointed at it; the caller ends it with `stop_process`."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, fake_runtime.__file__, "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert "fake SageMaker Runtime on" in proc.stdout.readline()  # it listens
+    for key, value in aws_env(f"http://127.0.0.1:{port}").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stdout.close()
 
 
 def write_specs(

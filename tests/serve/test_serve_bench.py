@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from serve_support import fake_fixture, write_specs  # noqa: F401 - the fixture
+from serve_support import (  # noqa: F401 - the fixture
+    fake_fixture,
+    start_process,
+    stop_process,
+    write_specs,
+)
 
 from llmdeploy.errors import LlmdeployError, SpecError
 from llmdeploy.plan import check
@@ -22,19 +27,22 @@ def _runtime(tmp_path, **kw) -> Runtime:
     return Runtime(target, pool=20, retries=False)
 
 
-def test_figures_match_the_runtime_s_timing(fake, tmp_path):
-    fake.settings.ttft_ms, fake.settings.tpot_ms, fake.settings.tokens = 80, 15, 6
-    runtime = _runtime(tmp_path)
-    bench.warm_up(runtime)
-    for c in (1, 4):
-        level = bench.run_level(runtime, bench.builtin_prompts(), c, max_tokens=6, requests=8)
-        d = level.to_dict()
-        assert d["requests"] == d["succeeded"] == 8
-        assert d["ttft_ms"]["p50"] == pytest.approx(80, rel=0.05)
-        assert d["tpot_ms"]["p50"] == pytest.approx(15, rel=0.05)
-        assert d["e2e_ms"]["p50"] == pytest.approx(80 + 5 * 15, rel=0.05)
-        assert d["output_tokens"]["p50"] == 6
-        assert d["output_tokens_per_s"] == pytest.approx(d["requests_per_s"] * 6)
+def test_figures_match_the_runtime_s_timing(monkeypatch, tmp_path):
+    proc = start_process(monkeypatch, "--ttft-ms", "150", "--tpot-ms", "20", "--tokens", "5")
+    try:
+        runtime = _runtime(tmp_path)
+        bench.warm_up(runtime)
+        for c in (1, 4):
+            level = bench.run_level(runtime, bench.builtin_prompts(), c, max_tokens=5, requests=8)
+            d = level.to_dict()
+            assert d["requests"] == d["succeeded"] == 8
+            assert d["ttft_ms"]["p50"] == pytest.approx(150, rel=0.05)
+            assert d["tpot_ms"]["p50"] == pytest.approx(20, rel=0.05)
+            assert d["e2e_ms"]["p50"] == pytest.approx(150 + 4 * 20, rel=0.05)
+            assert d["output_tokens"]["p50"] == 5
+            assert d["output_tokens_per_s"] == pytest.approx(d["requests_per_s"] * 5)
+    finally:
+        stop_process(proc)
 
 
 def test_concurrency_runs_requests_at_once(fake, tmp_path):
@@ -53,7 +61,7 @@ def test_a_duration_bounds_the_level(fake, tmp_path):
         _runtime(tmp_path), bench.builtin_prompts(), 2, max_tokens=1, duration_s=0.5
     )
     assert 0.5 <= level.wall_s < 0.7
-    assert 20 <= len(level.samples) <= 36
+    assert 12 <= len(level.samples) <= 36  # ~32 on an idle machine
 
 
 def test_failures_are_counted_by_kind_throttles_apart(fake, tmp_path):

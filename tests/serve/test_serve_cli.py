@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_support import SPECS, fake_fixture, write_specs  # noqa: F401 - the fixture
+from serve_support import (  # noqa: F401 - the fixture
+    SPECS,
+    fake_fixture,
+    start_process,
+    stop_process,
+    write_specs,
+)
 from typer.testing import CliRunner
 
 from llmdeploy.cli.main import app
@@ -29,9 +35,12 @@ def _run(*args: str):
 # --- bench ------------------------------------------------------------------------------------
 
 
-def test_bench_json_reports_ttft_and_tpot_within_5_percent(fake):
-    fake.settings.ttft_ms, fake.settings.tpot_ms, fake.settings.tokens = 150, 25, 8
-    result = _run("bench", "inline-completion", *DEV, "-c", "1,4", "-n", "8", "-o", "json")
+def test_bench_json_reports_ttft_and_tpot_within_5_percent(monkeypatch):
+    proc = start_process(monkeypatch, "--ttft-ms", "150", "--tpot-ms", "25", "--tokens", "8")
+    try:
+        result = _run("bench", "inline-completion", *DEV, "-c", "1,4", "-n", "8", "-o", "json")
+    finally:
+        stop_process(proc)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["target"]["inference_component"] == "llmdeploy-dev-inline-completion"
