@@ -7,7 +7,7 @@ Anything else is a bug and is allowed to crash loudly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -104,8 +104,13 @@ class Diagnostic:
 class SpecError(LlmdeployError):
     """One or more spec problems, all reported together."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]):
+    def __init__(
+        self, diagnostics: Iterable[Diagnostic], scope: Mapping[str, list[str]] | None = None
+    ):
         self.diagnostics = tuple(sorted(diagnostics, key=_order))
+        # What was checked, where known (`environments`, `models`, `files`): reports keep the
+        # same keys whether the specs are valid or not.
+        self.scope = dict(scope or {})
         errors = sum(d.severity == "error" for d in self.diagnostics)
         super().__init__(f"{errors} error(s) in specs")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from llmdeploy.cli.main import app
 
 runner = CliRunner()
 LLMDEPLOY = Path(sys.executable).with_name("llmdeploy")
+
+
+PROGRESS_LINE = re.compile(r"[a-z]+ [a-z0-9-]+: .* \([0-9]+\.[0-9] s\)")
 
 
 def _strict_json(text: str):
@@ -49,7 +53,9 @@ def _run(args: list[str], cwd: Path, *, unprivileged: bool = False, marker: str 
 def _one_line_error(result, *needles: str) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "Error:" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
+    # Progress lines (plain, in CI: "synth dev: building stacks (1.2 s)") may come first.
+    lines = [x for x in result.stderr.strip().splitlines() if not PROGRESS_LINE.fullmatch(x)]
+    (line,) = lines
     assert line.startswith("error: ")
     for needle in needles:
         assert needle in line
@@ -175,7 +181,7 @@ def work(tmp_path) -> Path:
 )
 def test_synth_refuses_an_output_folder_cdk_cannot_use(work, outdir, needle):
     marker = uuid.uuid4().hex
-    result = _run(["synth", "--env", "dev", "-o", outdir], work, marker=marker)
+    result = _run(["synth", "--env", "dev", "--out-dir", outdir], work, marker=marker)
     _one_line_error(result, needle)
     assert not Path("/dev/llmdeploy").exists() and not Path("/dev/shm/llmdeploy").exists()
     assert _live_processes_with(marker) == []
@@ -186,7 +192,9 @@ def test_synth_refuses_a_folder_it_may_not_write(work):
     readonly.mkdir()
     readonly.chmod(0o555)
     try:
-        result = _run(["synth", "--env", "dev", "-o", "readonly/out"], work, unprivileged=True)
+        result = _run(
+            ["synth", "--env", "dev", "--out-dir", "readonly/out"], work, unprivileged=True
+        )
     finally:
         readonly.chmod(0o755)
     _one_line_error(result, "output folder readonly/out:", "is not writable")
@@ -203,7 +211,7 @@ def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work):
         "assembly.check_output_dir = lambda outdir, **kw: None\n"
         "assembly.prepare_output_dir = lambda outdir: None\n"
         "from llmdeploy.cli.main import app\n"
-        "app(['synth', '--env', 'dev', '-o', 'a-file', 'text-evaluation'])\n"
+        "app(['synth', '--env', 'dev', '--out-dir', 'a-file', 'text-evaluation'])\n"
     )
     env = {**os.environ, "NO_COLOR": "1", "LLMDEPLOY_TEST_MARKER": marker}
     env.pop("LLMDEPLOY_DEBUG", None)
@@ -222,7 +230,9 @@ def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work):
 
 def test_synth_ends_its_node_process(work):
     marker = uuid.uuid4().hex
-    result = _run(["synth", "--env", "dev", "-o", "out", "text-evaluation"], work, marker=marker)
+    result = _run(
+        ["synth", "--env", "dev", "--out-dir", "out", "text-evaluation"], work, marker=marker
+    )
     assert result.returncode == 0, result.stderr
     assert (work / "out/llmdeploy-dev-model-text-evaluation.template.json").exists()
     assert _live_processes_with(marker) == []
@@ -230,6 +240,6 @@ def test_synth_ends_its_node_process(work):
 
 def test_synth_never_writes_an_assembly_among_other_files(specs):
     specs.standard()
-    result = _run(["synth", "--env", "prod", "--output-dir", "models"], specs.root)
+    result = _run(["synth", "--env", "prod", "--out-dir", "models"], specs.root)
     _one_line_error(result, "already holds files that are not a cloud assembly")
     assert sorted(p.name for p in (specs.root / "models").iterdir()) == ["m1.yaml"]

@@ -265,7 +265,9 @@ runner = CliRunner()
 
 def test_cli_synth_prints_stacks_and_resource_counts(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
-    result = runner.invoke(app, ["synth", "--env", "dev", "-o", str(tmp_path), "text-evaluation"])
+    result = runner.invoke(
+        app, ["synth", "--env", "dev", "--out-dir", str(tmp_path), "text-evaluation"]
+    )
     assert result.exit_code == 0, result.output
     assert "llmdeploy-dev-model-text-evaluation" in result.stdout
     assert (tmp_path / "llmdeploy-dev-model-text-evaluation.template.json").exists()
@@ -277,7 +279,7 @@ def test_cli_synth_stops_on_spec_errors_before_cdk(specs, tmp_path):
     specs.standard(None, mutate(base_model(), spec__lmi__tensorParallelDegree=3))
     out = tmp_path / "never"
     result = runner.invoke(
-        app, ["synth", "--env", "prod", "-o", str(out), "--specs", str(specs.root)]
+        app, ["synth", "--env", "prod", "--out-dir", str(out), "--specs", str(specs.root)]
     )
     assert result.exit_code == 1
     assert "tp-matches-accelerators" in result.stderr
@@ -286,7 +288,7 @@ def test_cli_synth_stops_on_spec_errors_before_cdk(specs, tmp_path):
 
 def test_cli_synth_unknown_model(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
-    result = runner.invoke(app, ["synth", "--env", "dev", "-o", str(tmp_path), "nope"])
+    result = runner.invoke(app, ["synth", "--env", "dev", "--out-dir", str(tmp_path), "nope"])
     assert result.exit_code == 1 and "no model 'nope' in environment 'dev'" in result.stderr
 
 

@@ -78,7 +78,8 @@ def emit_json(data: Any) -> None:
 def report_spec_error(exc: Any, output: OutputFormat) -> None:
     """Print a SpecError's diagnostics: JSON on stdout, or text on stderr."""
     if output is OutputFormat.json:
-        emit_json({"valid": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        scope = {"environments": [], "models": [], "files": []} | exc.scope
+        emit_json({"valid": False, **scope, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
         return
     print(exc.render(), file=sys.stderr)
     errors = sum(d.severity == "error" for d in exc.diagnostics)
@@ -89,7 +90,10 @@ PathsArgument = Annotated[
     list[Path] | None,
     # readable=False: an unreadable path is the loader's error (located, exit 1), not a
     # usage error (exit 2, which `diff --exit-code` means "would change").
-    typer.Argument(help="Spec files or folders. Default: models/ and infra/.", readable=False),
+    typer.Argument(
+        help="Spec files or folders (the same as --specs). Default: models/ and infra/.",
+        readable=False,
+    ),
 ]
 EnvsOption = Annotated[
     list[str] | None,
@@ -109,19 +113,25 @@ OutputOption = Annotated[
 ]
 
 
-def spec_paths(paths: list[Path] | None) -> list[Path]:
-    return list(paths) if paths else [Path(p) for p in DEFAULT_PATHS]
+def spec_paths(paths: list[Path] | None, specs: list[Path] | None = None) -> list[Path]:
+    """Spec paths as given (`validate` and `plan` also take them as arguments; every command
+    takes --specs), or models/ and infra/."""
+    given = [*(paths or ()), *(specs or ())]
+    return given or [Path(p) for p in DEFAULT_PATHS]
 
 
 def checked_or_exit(
-    paths: list[Path] | None, envs: list[str] | tuple[str, ...], output: OutputFormat
+    paths: list[Path] | None,
+    envs: list[str] | tuple[str, ...],
+    output: OutputFormat,
+    specs: list[Path] | None = None,
 ):
     """The checked specs; on spec errors, their report and exit 1."""
     from llmdeploy.errors import SpecError
     from llmdeploy.plan import check
 
     try:
-        return check(spec_paths(paths), envs)
+        return check(spec_paths(paths, specs), envs)
     except SpecError as exc:
         report_spec_error(exc, output)
         raise typer.Exit(1) from None

@@ -13,6 +13,7 @@ import typer
 from llmdeploy.cli.common import (
     EnvOption,
     OutputFormat,
+    OutputOption,
     SpecsOption,
     boundary,
     emit_json,
@@ -90,7 +91,7 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 2 when something would change.")
     ] = False,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """What a deploy would change: fields (old → new) and resources (from change sets)."""
     from llmdeploy.deploy import service
@@ -186,7 +187,7 @@ def deploy(
         bool, typer.Option("--force", help="With --prune: retire models that are in use.")
     ] = False,
     lock_timeout: LockTimeoutOption = 0,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Deploy the environment (or some models): endpoints first, unchanged stacks skipped,
     running copies and instances kept."""
@@ -247,9 +248,11 @@ def rollback(
     env: EnvOption = ...,
     to: Annotated[int | None, typer.Option("--to", help="The version to go back to.")] = None,
     specs: SpecsOption = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Make every change without asking.")
+    ] = False,
     lock_timeout: LockTimeoutOption = 0,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Redeploy the recorded template of the version before the one that runs (or the
     given one), once checked against what llmdeploy builds from its spec, with the copies
@@ -293,7 +296,7 @@ def retire(
         typer.Option("--force", help="Retire even if it served requests in the last hour."),
     ] = False,
     lock_timeout: LockTimeoutOption = 0,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Take a model down: delete its stack (and its endpoint's, when no spec keeps the
     endpoint and no model is left on it), recorded in the history."""
@@ -324,23 +327,42 @@ def unlock(
     env: EnvOption = ...,
     specs: SpecsOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Break it without asking.")] = False,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Break the environment's deploy lock, left by a run that died. Only when no deploy,
     rollback or retire of the environment is running: the lock is what keeps two apart."""
     from llmdeploy.deploy import service
 
-    ctx = _open(env, specs, OutputFormat.text)
+    ctx = _open(env, specs, output)
     held = ctx.history.read_lock(env)
+
+    def report(broken: bool) -> None:
+        if output is OutputFormat.json:
+            emit_json(
+                {
+                    "environment": env,
+                    "locked": held is not None and not broken,
+                    "broken": broken,
+                    "lock": dataclasses.asdict(held) if held else None,
+                }
+            )
+
     if held is None:
-        print(f"environment '{env}' is not locked")
+        report(False)
+        if output is OutputFormat.text:
+            print(f"environment '{env}' is not locked")
         return
     what = f"environment '{env}' is locked: {held.describe()}"
     if not yes:
         if not sys.stdin.isatty():
+            report(False)
             print(f"{what}; not broken: pass --yes to break it", file=sys.stderr)
             raise typer.Exit(1)
         if not typer.confirm(f"{what}. Break the lock?", default=False):
+            report(False)
             print("not broken", file=sys.stderr)
             raise typer.Exit(1)
     service.unlock(ctx)
-    print(f"lock broken ({held.describe()})")
+    report(True)
+    if output is OutputFormat.text:
+        print(f"lock broken ({held.describe()})")

@@ -8,8 +8,17 @@ from typing import Annotated
 
 import typer
 
-from llmdeploy.cli.common import OutputFormat, boundary, emit_json
-from llmdeploy.cli.deploy import EnvOption, SpecsOption, _open
+from llmdeploy.cli.common import (
+    EnvOption,
+    OutputFormat,
+    OutputOption,
+    SpecsOption,
+    boundary,
+    emit_json,
+    report_spec_error,
+    spec_paths,
+)
+from llmdeploy.cli.deploy import _open
 from llmdeploy.errors import printable
 
 
@@ -18,13 +27,13 @@ def history(
     model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     env: EnvOption = ...,
     specs: SpecsOption = None,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Every deployment, rollback, retirement and failure on record, oldest first;
-    damaged records are named on stderr."""
+    damaged records are named on stderr. A local history needs no AWS credentials."""
     from llmdeploy.deploy import service
 
-    scan = service.history(_open(env, specs, output), model)
+    scan = service.history(_records(env, specs, output), model)
     records = scan.records
     for problem in scan.damaged:
         print(f"warning: {printable(problem)}", file=sys.stderr)
@@ -55,18 +64,32 @@ def history(
 def status(
     env: EnvOption = ...,
     specs: SpecsOption = None,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
-    """Live endpoints and inference components, and whether they run what was deployed."""
+    """Live endpoints and inference components, and whether they run what was deployed;
+    the stacks the specs produce and what the history says was last deployed. Without AWS
+    credentials, only the latter (from a local history)."""
     from llmdeploy.deploy import service
+    from llmdeploy.deploy.aws import NoCredentials
+    from llmdeploy.deploy.status import dashboards
 
-    state = service.live(_open(env, specs, output))
+    try:
+        ctx = _open(env, specs, output)
+    except NoCredentials as exc:
+        records = _records(env, specs, output)
+        _offline_status(service.on_record(records), str(exc), output)
+        return
+    state = service.live(ctx)
+    stacks = service.on_record(ctx)
     if output is OutputFormat.json:
         emit_json(
             {
+                "live": True,
+                "stacks": [dataclasses.asdict(s) for s in stacks],
                 "endpoints": [dataclasses.asdict(e) for e in state.endpoints],
                 "components": [dataclasses.asdict(c) for c in state.components],
                 "orphans": [dataclasses.asdict(o) for o in state.orphans],
+                "dashboards": [dataclasses.asdict(d) for d in dashboards(ctx.env)],
             }
         )
     else:
@@ -90,5 +113,51 @@ def status(
                 print(f"    problem: {p}")
         for o in state.orphans:
             print(f"orphan: {o.describe()}")
+        for d in dashboards(ctx.env):
+            print(f"dashboard: {d.name}  {d.url}")
+        print()
+        _print_on_record(stacks)
     if any(c.problems for c in state.components):
         raise typer.Exit(1)
+
+
+def _records(env: str, specs, output: OutputFormat):
+    """The specs and the history store, without the AWS account check."""
+    from llmdeploy.deploy import service
+    from llmdeploy.errors import SpecError
+
+    try:
+        return service.open_records(spec_paths(specs), env)
+    except SpecError as exc:
+        report_spec_error(exc, output)
+        raise typer.Exit(1) from None
+
+
+def _offline_status(stacks, reason: str, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        emit_json(
+            {
+                "live": False,
+                "live_unavailable": reason,
+                "stacks": [dataclasses.asdict(s) for s in stacks],
+                "endpoints": [],
+                "components": [],
+                "orphans": [],
+            }
+        )
+        return
+    print(f"live state unavailable: {reason}", file=sys.stderr)
+    _print_on_record(stacks)
+
+
+def _print_on_record(stacks) -> None:
+    width = max((len(s.stack) for s in stacks), default=5)
+    print(f"{'stack':<{width}}  {'spec':<5}  last deployed")
+    for s in stacks:
+        spec = f"v{s.version}" if s.version is not None else "-"
+        if s.deployed_when is None:
+            last = "never (on record)"
+        else:
+            version = f"v{s.deployed_version} " if s.deployed_version is not None else ""
+            last = f"{version}{s.deployed_when} by {s.deployed_by}"
+        print(printable(f"{s.stack:<{width}}  {spec:<5}  {last}"))

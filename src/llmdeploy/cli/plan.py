@@ -13,6 +13,7 @@ from llmdeploy.cli.common import (
     OutputFormat,
     OutputOption,
     PathsArgument,
+    SpecsOption,
     boundary,
     checked_or_exit,
     emit_json,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 @boundary
 def plan(
     paths: PathsArgument = None,
+    specs: SpecsOption = None,
     env: EnvsOption = None,
     suggest: Annotated[
         bool, typer.Option("--suggest", help="Say where the same copies would cost less.")
@@ -38,7 +40,7 @@ def plan(
     from llmdeploy.plan import advice
     from llmdeploy.plan.cost import plan_environment
 
-    checked = checked_or_exit(paths, env or (), output)
+    checked = checked_or_exit(paths, env or (), output, specs)
     results = []
     for resolved in checked.environments:
         env_plan = plan_environment(resolved)
@@ -57,11 +59,21 @@ def plan(
         return
     from rich.console import Console
 
-    # Tables need ~110 columns; pipes and CI logs get that width instead of rich's 80.
-    wide = None if sys.stdout.isatty() else 120
-    console = Console(highlight=False, width=wide)
+    from llmdeploy.cli.common import plain_output
+
+    # Pipes and CI logs get room for the widest table instead of rich's 80 columns, so that
+    # names are never cut; a terminal wraps (names fold, never shortened).
+    wide = None if sys.stdout.isatty() else 240
+    plain = plain_output()
+    # color_system=None: no colour and no bold either (NO_COLOR, pipes).
+    console = Console(
+        highlight=False,
+        width=wide,
+        color_system=None if plain else "auto",
+        soft_wrap=wide is not None,  # long lines stay one line in logs
+    )
     for env_plan, tips in results:
-        _render(console, env_plan, tips if suggest else None)
+        _render(console, env_plan, tips if suggest else None, plain=plain)
 
 
 def _usd(value: float | None) -> str:
@@ -78,9 +90,24 @@ def _gib(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} GiB"
 
 
-def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None) -> None:
+def _devices(count: int, instance_type: str) -> str:
+    """`1 GPU`, `2 GPUs`, `2 NeuronCores`: the unit inference components reserve."""
+    from llmdeploy.catalog import instances
+
+    inst = instances.get(instance_type)
+    word = inst.device_word if inst else "accelerators"
+    return f"{count} {word[:-1] if count == 1 else word}"
+
+
+def _render(
+    console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None, *, plain: bool = False
+) -> None:
     from rich import box
     from rich.table import Table
+
+    def table() -> Table:
+        # No box characters at all when plain; a rule under the header on a terminal.
+        return Table(box=None if plain else box.SIMPLE_HEAD, pad_edge=False)
 
     console.print(f"\n[bold]Environment {p.name}[/bold]  (on-demand prices, 730 h/month)")
     for e in p.endpoints:
@@ -91,7 +118,7 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
             f"\n[bold]{e.name}[/bold]  {kind} · {e.instance_type} · {price} · "
             f"instances min/initial/max {shape}"
         )
-        models = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        models = table()
         for col in (
             "model",
             "one copy needs",
@@ -100,11 +127,16 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
             "KV cache left/device",
         ):
             models.add_column(
-                col, justify="left" if col in ("model", "one copy needs") else "right"
+                col,
+                justify="left" if col in ("model", "one copy needs") else "right",
+                # Names are never shortened: folded onto a second line on a narrow terminal.
+                no_wrap=col == "model",
+                overflow="fold",
             )
         for m in e.models:
             need = (
-                f"{m.demand.devices} dev · {m.demand.memory_mib / 1024:.0f} GiB · "
+                f"{_devices(m.demand.devices, e.instance_type)} · "
+                f"{m.demand.memory_mib / 1024:.0f} GiB · "
                 f"{m.demand.cpu_cores:g} CPU"
                 if m.demand
                 else "whole instances"
@@ -118,7 +150,7 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
                 _gib(m.kv_cache_gib_per_device),
             )
         console.print(models)
-        points = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        points = table()
         for col in ("at", "copies", "instances needed", "running", "fits max", "monthly"):
             points.add_column(col, justify="left" if col == "at" else "right")
         for name, pt in e.points.items():
@@ -163,7 +195,7 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
         "[bold]Shared endpoints vs each model on dedicated instances[/bold] "
         "(the old way: cheapest priced type, never at zero)"
     )
-    ratios = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    ratios = table()
     for col in ("at", "shared", "dedicated", "dedicated ÷ shared"):
         ratios.add_column(col, justify="left" if col == "at" else "right")
     for k in ("min", "initial", "max"):
@@ -187,4 +219,4 @@ def _render(console: Console, p: EnvironmentPlan, tips: list[Suggestion] | None)
             "[bold]Suggestions[/bold]" if tips else "No suggestions: nothing cheaper found."
         )
         for s in tips:
-            console.print(f"  • {s.endpoint}: {s.message}")
+            console.print(f"  {'-' if plain else '•'} {s.endpoint}: {s.message}")

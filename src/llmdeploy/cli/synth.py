@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from llmdeploy.cli.common import OutputFormat, boundary, checked_or_exit, emit_json
+from llmdeploy.cli.common import (
+    EnvOption,
+    OutputFormat,
+    OutputOption,
+    SpecsOption,
+    boundary,
+    checked_or_exit,
+    emit_json,
+)
+from llmdeploy.cli.progress import progress_for
 
 
 @boundary
@@ -17,17 +26,18 @@ def synth(
         list[str] | None,
         typer.Argument(help="Only these models (and the endpoints they live on). Default: all."),
     ] = None,
-    env: Annotated[str, typer.Option("--env", "-e", help="The environment to synthesize.")] = ...,
-    outdir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where to write the cloud assembly.")
+    env: EnvOption = ...,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out-dir",
+            "-d",
+            help="Where to write the cloud assembly. Templates there that this run did not "
+            "write are removed.",
+        ),
     ] = Path("cdk.out"),
-    specs: Annotated[
-        list[Path] | None,
-        typer.Option("--specs", help="Spec files or folders. Default: models/ and infra/."),
-    ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="text, or json for machines.")
-    ] = OutputFormat.text,
+    specs: SpecsOption = None,
+    output: OutputOption = OutputFormat.text,
     nag: Annotated[
         bool, typer.Option("--nag", help="Also run cdk-nag's AwsSolutions checks.")
     ] = False,
@@ -35,19 +45,21 @@ def synth(
     """Write the CloudFormation templates of an environment (one stack per endpoint and per
     model). Spec errors, and an output folder that cannot take the assembly, stop it before
     CDK starts."""
-    from llmdeploy.synth.assembly import check_output_dir, synthesize
+    from llmdeploy.synth.assembly import check_output_dir, remove_stale, synthesize
 
-    # First: a wrong -o is found without waiting for the checks.
-    check_output_dir(outdir, only_assembly=True)
+    # First: a wrong --out-dir is found without waiting for the checks.
+    check_output_dir(out_dir, only_assembly=True)
     checked = checked_or_exit(specs, [env], output)
 
     (resolved,) = checked.environments
-    summaries = synthesize(resolved, outdir, models or (), nag=nag)
+    with progress_for(output, f"synth {env}") as progress:
+        summaries = synthesize(resolved, out_dir, models or (), nag=nag, progress=progress)
+    removed = remove_stale(out_dir, summaries)
     if output is OutputFormat.json:
         emit_json(
             {
                 "environment": env,
-                "outdir": str(outdir),
+                "out_dir": str(out_dir),
                 "stacks": [
                     {
                         "name": s.name,
@@ -57,6 +69,7 @@ def synth(
                     }
                     for s in summaries
                 ],
+                "removed": [str(p) for p in removed],
             }
         )
         return
@@ -64,7 +77,13 @@ def synth(
     print(f"{'stack':<{width}}  resources")
     for s in summaries:
         print(f"{s.name:<{width}}  {s.resources:>9}")
-    print(f"\n{len(summaries)} stack(s) written to {outdir}/", file=sys.stderr)
+    print(f"\n{len(summaries)} stack(s) written to {out_dir}/", file=sys.stderr)
+    if removed:
+        names = ", ".join(p.name for p in removed[:4]) + (", ..." if len(removed) > 4 else "")
+        print(
+            f"removed {len(removed)} file(s) of stacks this run did not write: {names}",
+            file=sys.stderr,
+        )
 
 
 def cdk_app() -> None:

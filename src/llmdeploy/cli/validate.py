@@ -13,6 +13,7 @@ from llmdeploy.cli.common import (
     OutputFormat,
     OutputOption,
     PathsArgument,
+    SpecsOption,
     boundary,
     checked_or_exit,
     emit_json,
@@ -23,6 +24,7 @@ from llmdeploy.cli.common import (
 @boundary
 def validate(
     paths: PathsArgument = None,
+    specs: SpecsOption = None,
     env: EnvsOption = None,
     output: OutputOption = OutputFormat.text,
     list_rules: Annotated[
@@ -43,7 +45,7 @@ def validate(
             for r in rules.summaries():
                 print(f"{r['id']:<36} {r['summary']}")
         return
-    checked = checked_or_exit(paths, env or (), output)
+    checked = checked_or_exit(paths, env or (), output, specs)
     if strict and checked.warnings:
         from llmdeploy.errors import SpecError
 

@@ -60,11 +60,16 @@ def connect(env: Environment, *, profile: str | None = None) -> Aws:
     return Aws(session, env.spec.region)
 
 
+class NoCredentials(LlmdeployError):
+    """No AWS credentials in the chain: what needs no AWS (history in a local folder, the
+    specs' side of `status`) still works."""
+
+
 def identity(aws: Aws) -> Identity:
     try:
         who = aws.client("sts").get_caller_identity()
     except NoCredentialsError as exc:
-        raise LlmdeployError(
+        raise NoCredentials(
             "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
         ) from exc

@@ -22,7 +22,7 @@ from llmdeploy.deploy import actions, capacity
 from llmdeploy.deploy.actions import ChangeSet, Interrupted
 from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
-from llmdeploy.deploy.history import HistoryStore, Pending, Record, write_record
+from llmdeploy.deploy.history import HistoryStore, Pending, Record, last_success, write_record
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.targets import Target
 from llmdeploy.errors import LlmdeployError
@@ -84,14 +84,14 @@ class Engine:
 
     def last_deployed(self, stack: str) -> Record | None:
         """The stack's latest successful deploy or rollback on record."""
-        return _last_deployed(self.history.list(self.environment, stack))
+        return last_success(self.history.list(self.environment, stack))
 
     def _diff_one(self, t: Target) -> StackDiff:
         info = actions.stack_info(self.cfn, t.stack)
         actions.refuse_foreign(t.stack, info, self.environment)
         status = info.status if info else None
         scan = self.history.scan(self.environment, t.stack)
-        last = _last_deployed(scan.records)
+        last = last_success(scan.records)
         fields = tuple(field_changes(last.spec, t.spec)) if last else None
         # Compared with an older record than the damaged ones: say so.
         warnings = [f"{p} (compared with the last readable record)" for p in scan.damaged]
@@ -507,12 +507,6 @@ class Engine:
             self.history, self.pending, reconciled, lambda text: self.reporter.event(stack, text)
         )
         return reconciled
-
-
-def _last_deployed(records: Sequence[Record]) -> Record | None:
-    """The latest successful deploy or rollback (a retirement deployed nothing)."""
-    done = [r for r in records if r.outcome == "succeeded" and r.kind != "retire"]
-    return done[-1] if done else None
 
 
 def _verb(c: actions.Change) -> str:

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -390,6 +390,12 @@ class S3History:
         from llmdeploy.deploy.aws import describe
 
         return LlmdeployError(f"{what} s3://{self.bucket}/{key}: {describe(exc)}")
+
+
+def last_success(records: Sequence[Record]) -> Record | None:
+    """The latest successful deploy or rollback (a retirement deployed nothing)."""
+    done = [r for r in records if r.outcome == "succeeded" and r.kind != "retire"]
+    return done[-1] if done else None
 
 
 def open_history(s3_uri: str | None, aws: Any, local_root: Path) -> HistoryStore:

@@ -15,7 +15,14 @@ from llmdeploy.deploy import actions, lock, status
 from llmdeploy.deploy import aws as aws_mod
 from llmdeploy.deploy.diff import StackDiff
 from llmdeploy.deploy.engine import Confirm, Engine, StackResult
-from llmdeploy.deploy.history import HistoryStore, Pending, Record, Scan, open_history
+from llmdeploy.deploy.history import (
+    HistoryStore,
+    Pending,
+    Record,
+    Scan,
+    last_success,
+    open_history,
+)
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.retire import Orphan, Retired, Retirer, orphans
 from llmdeploy.deploy.targets import Target, build_targets
@@ -84,6 +91,74 @@ def open_environment(
     )
     retirer = Retirer(engine, Names(spec.stack_prefix), force=force)
     return Context(env, conn, who.arn, history, engine, retirer, lock_timeout)
+
+
+@dataclass(frozen=True)
+class Records:
+    """An environment's specs and its history store: all `history` needs, and the part of
+    `status` that needs no AWS."""
+
+    env: ResolvedEnvironment
+    history: HistoryStore
+
+    @property
+    def names(self) -> Names:
+        return Names(self.env.doc.spec.stack_prefix)
+
+
+def open_records(
+    paths: Sequence[Path], env_name: str, *, history_root: Path = LOCAL_HISTORY
+) -> Records:
+    """Check the specs and open the history store, without the account check: reading is not
+    changing. A local store needs no AWS at all; an S3 store needs credentials to read it."""
+    (env,) = check(paths, [env_name]).environments
+    s3_uri = env.doc.spec.spec.history.s3_uri
+    conn = aws_mod.connect(env.doc.spec) if s3_uri else None
+    return Records(env, open_history(s3_uri, conn, history_root))
+
+
+@dataclass(frozen=True)
+class OnRecord:
+    """A stack the specs produce and its latest successful deploy or rollback on record."""
+
+    stack: str
+    kind: str  # endpoint | model | dedicated
+    name: str
+    version: int | None  # the spec's version (models)
+    deployed_version: int | None
+    deployed_when: str | None
+    deployed_by: str | None
+
+
+def on_record(records: Records | Context) -> list[OnRecord]:
+    """Every stack the specs produce, with what the history says was last deployed."""
+    names = records.names
+    spec = records.env.doc.spec.spec
+    rows = [(names.endpoint_stack(ep.name), "endpoint", ep.name, None) for ep in spec.endpoints]
+    rows += [
+        (
+            names.model_stack(m.name),
+            "dedicated" if m.dedicated else "model",
+            m.name,
+            m.spec.metadata.version,
+        )
+        for m in records.env.models
+    ]
+    out = []
+    for stack, kind, name, version in rows:
+        last = last_success(records.history.scan(records.env.name, stack).records)
+        out.append(
+            OnRecord(
+                stack,
+                kind,
+                name,
+                version,
+                last.version if last else None,
+                last.when if last else None,
+                last.who if last else None,
+            )
+        )
+    return out
 
 
 @contextlib.contextmanager
@@ -211,7 +286,7 @@ def rollback(ctx: Context, model: str, to_version: int | None) -> tuple[StackRes
     return result, record
 
 
-def history(ctx: Context, model: str | None = None) -> Scan:
+def history(ctx: Context | Records, model: str | None = None) -> Scan:
     """The environment's records (or one model's), and the damaged ones. A model whose spec
     was removed still has its history (its retirement, for one)."""
     stack = ctx.names.model_stack(model) if model else None

@@ -69,7 +69,12 @@ def check_portfolio(portfolio: Portfolio, environments: Sequence[str] = ()) -> C
         resolved.append(env)
     merged = _merge_environments(diagnostics)
     if any(d.severity == "error" for d in merged):
-        raise SpecError(merged)
+        scope = {
+            "environments": [n for n in known if not environments or n in environments],
+            "models": sorted({m.spec.name for m in portfolio.models}),
+            "files": list(portfolio.files),
+        }
+        raise SpecError(merged, scope)
     return Checked(portfolio, tuple(resolved), tuple(merged))
 
 

@@ -32,7 +32,46 @@ def suggest(env: ResolvedEnvironment, plan: EnvironmentPlan) -> list[Suggestion]
         best = _cheaper_type(env, e, models)
         if best:
             out.append(best)
+        if not e.dedicated:
+            dedicated = _dedicated_cheaper(e, plan)
+            if dedicated:
+                out.append(dedicated)
     return out
+
+
+def _dedicated_cheaper(e: EndpointPlan, plan: EnvironmentPlan) -> Suggestion | None:
+    """Where the endpoint's models, each on its own dedicated instances (plan's baseline),
+    would cost less than the endpoint at some point: `plan` shows the ratio, and a suggestion
+    must not then say that nothing is cheaper."""
+    baselines = {b.model: b for b in plan.baselines}
+    mine = [baselines.get(m.name) for m in e.models]
+    if e.hourly_usd is None or not mine or any(b is None for b in mine):
+        return None
+    cheaper = []
+    for p in POINTS:
+        shared = e.points[p].monthly_usd
+        costs = [b.monthly_usd[p] for b in mine if b is not None]
+        if shared is None or None in costs:
+            continue
+        dedicated = sum(c for c in costs if c is not None)
+        if dedicated < shared:
+            cheaper.append((p, dedicated, shared))
+    if not cheaper:
+        return None
+    where = ", ".join(f"{p} copies ({_usd(d)} against {_usd(sh)} a month)" for p, d, sh in cheaper)
+    types = "; ".join(
+        f"{b.model} on {b.instances['initial']} × {b.instance_type}"
+        for b in mine
+        if b is not None and b.instance_type
+    )
+    saving = max(sh - d for _, d, sh in cheaper)
+    return Suggestion(
+        e.name,
+        "dedicated",
+        f"dedicated hosting is cheaper at {where}: {types}. Give these models `dedicated:` "
+        "endpoints, or put more models on this one so that its instances fill up",
+        saving,
+    )
 
 
 def _instance_counts(e: EndpointPlan) -> list[Suggestion]:

@@ -8,9 +8,33 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan.resolve import ResolvedEnvironment
+
+
+class Progress(Protocol):
+    """Where synthesis says how far it is (a live line on a terminal, plain lines in CI)."""
+
+    def phase(self, text: str) -> None: ...
+
+    def stack(self, done: int, total: int, name: str) -> None: ...
+
+
+class _Quiet:
+    def phase(self, text: str) -> None:
+        pass
+
+    def stack(self, done: int, total: int, name: str) -> None:
+        pass
+
+
+_quiet = _Quiet()
+
+# What CDK writes per stack: a template, and its metadata (and, with file assets, which
+# llmdeploy's apps never have, an assets manifest).
+_STACK_FILES = (".template.json", ".metadata.json", ".assets.json")
 
 
 @dataclass(frozen=True)
@@ -22,7 +46,12 @@ class StackSummary:
 
 
 def synthesize(
-    env: ResolvedEnvironment, outdir: Path, models: Sequence[str] = (), *, nag: bool = False
+    env: ResolvedEnvironment,
+    outdir: Path,
+    models: Sequence[str] = (),
+    *,
+    nag: bool = False,
+    progress: Progress | None = None,
 ) -> list[StackSummary]:
     """Synthesize the environment's stacks (or the named models and their endpoints) into
     ``outdir``; with ``nag`` also run cdk-nag's AwsSolutions pack (findings fail synth).
@@ -31,6 +60,8 @@ def synthesize(
     `LlmdeployError` naming it, not a traceback. The Node.js process behind CDK ends with this
     process (jsii stops it at exit)."""
     prepare_output_dir(outdir)
+    progress = progress or _quiet
+    progress.phase("starting CDK")
     import aws_cdk as cdk
 
     from llmdeploy.synth.stacks import add_environment  # before aws_cdk: sets jsii's env
@@ -43,7 +74,9 @@ def synthesize(
             analytics_reporting=False,
             context={"aws:cdk:enable-path-metadata": True},
         )
+        progress.phase("building stacks")
         stacks = add_environment(app, env, models)
+        progress.phase(f"synthesizing {len(stacks)} stacks")
         if nag:
             from cdk_nag import AwsSolutionsChecks
 
@@ -77,6 +110,31 @@ def synthesize(
             )
         )
     return out
+
+
+def remove_stale(outdir: Path, written: Sequence[StackSummary]) -> list[Path]:
+    """Remove the stack files in ``outdir`` that this run did not write: a stack renamed,
+    retired or left out keeps no template behind for `cfn-lint cdk.out/*.template.json` or a
+    `cdk deploy` to pick up. Only CDK's per-stack files are touched."""
+    keep = {s.template.name.removesuffix(".template.json") for s in written}
+    removed = []
+    try:
+        entries = sorted(outdir.iterdir())
+    except OSError:
+        return []
+    for path in entries:
+        suffix = next((x for x in _STACK_FILES if path.name.endswith(x)), None)
+        if suffix is None or not path.is_file() or path.name[: -len(suffix)] in keep:
+            continue
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise LlmdeployError(
+                f"cannot remove the stale template {path}: {exc.strerror} (remove it, or give "
+                "another --out-dir)"
+            ) from exc
+        removed.append(path)
+    return removed
 
 
 def _from_cdk(exc: BaseException) -> bool:
@@ -139,7 +197,7 @@ def check_output_dir(outdir: Path, *, only_assembly: bool = False) -> None:
     if special:
         raise LlmdeployError(
             f"{shown}: {real} is on {special}, not a place for a cloud assembly "
-            "(give a folder of your own, e.g. -o cdk.out)"
+            "(give a folder of your own, e.g. --out-dir cdk.out)"
         )
     if not real.is_dir():
         what = f"{probe} is" if probe != Path(os.path.abspath(outdir)) else "is"
@@ -155,7 +213,7 @@ def check_output_dir(outdir: Path, *, only_assembly: bool = False) -> None:
         # into /etc, the spec folder or the repository root if asked.
         raise LlmdeployError(
             f"{shown}: {real} already holds files that are not a cloud assembly (no "
-            "manifest.json); give an empty folder or an earlier output folder, e.g. -o cdk.out"
+            "manifest.json); give an empty folder or an earlier output folder, e.g. --out-dir cdk.out"
         )
     try:
         if os.statvfs(real).f_flag & os.ST_RDONLY:
