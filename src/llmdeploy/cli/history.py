@@ -77,7 +77,7 @@ def status(
         ctx = _open(env, specs, output)
     except NoCredentials as exc:
         records = _records(env, specs, output)
-        _offline_status(service.on_record(records), str(exc), output)
+        _offline_status(service.on_record(records), dashboards(records.env), str(exc), output)
         return
     state = service.live(ctx)
     stacks = service.on_record(ctx)
@@ -133,7 +133,7 @@ def _records(env: str, specs, output: OutputFormat):
         raise typer.Exit(1) from None
 
 
-def _offline_status(stacks, reason: str, output: OutputFormat) -> None:
+def _offline_status(stacks, boards, reason: str, output: OutputFormat) -> None:
     if output is OutputFormat.json:
         emit_json(
             {
@@ -143,11 +143,14 @@ def _offline_status(stacks, reason: str, output: OutputFormat) -> None:
                 "endpoints": [],
                 "components": [],
                 "orphans": [],
+                "dashboards": [dataclasses.asdict(d) for d in boards],
             }
         )
         return
     print(f"live state unavailable: {reason}", file=sys.stderr)
     _print_on_record(stacks)
+    for d in boards:
+        print(f"dashboard: {d.name}  {d.url}")
 
 
 def _print_on_record(stacks) -> None:

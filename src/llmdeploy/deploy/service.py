@@ -122,8 +122,8 @@ class OnRecord:
     """A stack the specs produce and its latest successful deploy or rollback on record."""
 
     stack: str
-    kind: str  # endpoint | model | dedicated
-    name: str
+    kind: str  # endpoint | model | dedicated | dashboards
+    name: str  # the endpoint's or model's (the environment's, for its dashboards)
     version: int | None  # the spec's version (models)
     deployed_version: int | None
     deployed_when: str | None
@@ -132,20 +132,8 @@ class OnRecord:
 
 def on_record(records: Records | Context) -> list[OnRecord]:
     """Every stack the specs produce, with what the history says was last deployed."""
-    names = records.names
-    spec = records.env.doc.spec.spec
-    rows = [(names.endpoint_stack(ep.name), "endpoint", ep.name, None) for ep in spec.endpoints]
-    rows += [
-        (
-            names.model_stack(m.name),
-            "dedicated" if m.dedicated else "model",
-            m.name,
-            m.spec.metadata.version,
-        )
-        for m in records.env.models
-    ]
     out = []
-    for stack, kind, name, version in rows:
+    for stack, kind, name, version in produced(records):
         last = last_success(records.history.scan(records.env.name, stack).records)
         out.append(
             OnRecord(
@@ -175,14 +163,29 @@ def locked(ctx: Context, operation: str) -> Iterator[None]:
         yield
 
 
-def produced_stacks(ctx: Context) -> set[str]:
-    """Every stack the environment's specs produce."""
+def produced(ctx: Context | Records) -> list[tuple[str, str, str, int | None]]:
+    """Every stack the environment's specs produce: (stack, kind, name, the spec's version)."""
     names = ctx.names
-    return (
-        {names.endpoint_stack(ep.name) for ep in ctx.env.doc.spec.spec.endpoints}
-        | {names.model_stack(m.name) for m in ctx.env.models}
-        | {names.dashboards_stack()}
-    )
+    rows = [
+        (names.endpoint_stack(ep.name), "endpoint", ep.name, None)
+        for ep in ctx.env.doc.spec.spec.endpoints
+    ]
+    rows += [
+        (
+            names.model_stack(m.name),
+            "dedicated" if m.dedicated else "model",
+            m.name,
+            m.spec.metadata.version,
+        )
+        for m in ctx.env.models
+    ]
+    rows.append((names.dashboards_stack(), "dashboards", ctx.env.name, None))
+    return rows
+
+
+def produced_stacks(ctx: Context | Records) -> set[str]:
+    """Every stack the environment's specs produce."""
+    return {stack for stack, *_ in produced(ctx)}
 
 
 def find_orphans(ctx: Context) -> list[Orphan]:

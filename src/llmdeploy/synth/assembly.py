@@ -213,7 +213,8 @@ def check_output_dir(outdir: Path, *, only_assembly: bool = False) -> None:
         # into /etc, the spec folder or the repository root if asked.
         raise LlmdeployError(
             f"{shown}: {real} already holds files that are not a cloud assembly (no "
-            "manifest.json); give an empty folder or an earlier output folder, e.g. --out-dir cdk.out"
+            "manifest.json); give an empty folder or an earlier output folder, e.g. "
+            "--out-dir cdk.out"
         )
     try:
         if os.statvfs(real).f_flag & os.ST_RDONLY:
