@@ -148,10 +148,24 @@ def moto_url() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def runtime_url() -> Iterator[str]:
+    """A fake SageMaker Runtime (tests/fake_runtime.py), quick, for deploy's smoke requests."""
+    import fake_runtime
+
+    server = fake_runtime.start(fake_runtime.Settings(ttft_ms=1, tpot_ms=1, tokens=4, seed=1))
+    yield server.url
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
-def aws(moto_url, monkeypatch) -> str:
-    """A clean moto account, and credentials that reach only it."""
+def aws(moto_url, runtime_url, monkeypatch) -> str:
+    """A clean moto account, credentials that reach only it, and a fake SageMaker Runtime
+    (moto has no inference components to invoke)."""
     import requests
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", runtime_url)
 
     requests.post(f"{moto_url}/moto-api/reset", timeout=10)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):

@@ -152,6 +152,17 @@ def _print_diff(d) -> None:
         print(f"    {mark} {c.logical_id} ({c.resource_type}){replace}")
 
 
+def _print_serving(check) -> None:
+    from llmdeploy.errors import printable
+
+    if check.smoke is not None and check.smoke.ok:
+        ttft = "—" if check.smoke.ttft_ms is None else f"{check.smoke.ttft_ms:.0f} ms"
+        # The model's words are untrusted text: no terminal control characters.
+        print(printable(f"{check.model}: answers, TTFT {ttft}: {check.smoke.first_words!r}"))
+    if check.slo is not None:
+        print(f"{check.model}: SLO " + ("met" if check.slo.passed else "BROKEN"))
+
+
 def _print_orphans(orphans) -> None:
     for o in orphans:
         print(f"- {o.describe()}")
@@ -186,11 +197,27 @@ def deploy(
     force: Annotated[
         bool, typer.Option("--force", help="With --prune: retire models that are in use.")
     ] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            help="With --verify: send one request to each deployed model and report its time "
+            "to first token and first words (a failed request fails the deploy)."
+        ),
+    ] = True,
+    slo_check: Annotated[
+        bool,
+        typer.Option(
+            "--slo-check",
+            help="Then a short bench of each deployed model with an SLO, at its concurrency: "
+            "a broken SLO fails the deploy (nothing is rolled back by it).",
+        ),
+    ] = False,
     lock_timeout: LockTimeoutOption = 0,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Deploy the environment (or some models): endpoints first, unchanged stacks skipped,
-    running copies and instances kept."""
+    running copies and instances kept; then check that SageMaker runs it and each deployed
+    model answers."""
     from llmdeploy.deploy import service
     from llmdeploy.errors import LlmdeployError
 
@@ -215,6 +242,16 @@ def deploy(
     with _interruptible(ctx):
         results, retired = service.deploy(ctx, models or (), prune=prune)
     problems = service.verify(ctx, results) if verify else []
+    checks = []
+    if verify and not problems and (smoke or slo_check):
+        from llmdeploy.serve.verify import after_deploy, deployed_models
+
+        # CloudFormation reported the update done, so SageMaker's own rollback window (the
+        # alarms it watches while the new copies bake) is over: what answers now stays.
+        checks = after_deploy(
+            ctx.env, deployed_models(ctx.env, results), smoke=smoke, slo_check=slo_check
+        )
+        problems += [p for c in checks for p in c.problems]
     orphans = [] if prune else service.find_orphans(ctx)
     if output is OutputFormat.json:
         emit_json(
@@ -223,6 +260,7 @@ def deploy(
                 "stacks": [dataclasses.asdict(r) for r in results],
                 "retired": [dataclasses.asdict(r) for r in retired],
                 "orphans": [dataclasses.asdict(o) for o in orphans],
+                "serving": [c.to_dict() for c in checks],
                 "problems": problems,
             }
         )
@@ -231,6 +269,8 @@ def deploy(
         for r in [*results, *retired]:
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
         print(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+        for c in checks:
+            _print_serving(c)
         _print_orphans(orphans)
         for p in problems:
             print(f"problem: {p}", file=sys.stderr)
