@@ -138,3 +138,11 @@ def test_plan_never_cuts_the_longest_model_name(tmp_path, monkeypatch):
     result = runner.invoke(app, ["plan"])
     assert result.exit_code == 0, result.output
     assert long_name in result.stdout
+
+
+def test_diff_reports_synthesis_and_comparison_progress_on_stderr(aws, portfolio):
+    result = runner.invoke(app, ["diff", "--env", "dev", "text-evaluation"])
+    assert result.exit_code == 0, result.output
+    assert "synth: building stacks" in result.stderr
+    assert "progress: 2/2 stacks compared" in result.stderr  # the model and its endpoint
+    assert "progress:" not in result.stdout  # stdout is the report

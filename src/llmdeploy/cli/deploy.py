@@ -36,16 +36,27 @@ ModelsArgument = Annotated[
 ]
 
 
-def _open(env: str, specs, output: OutputFormat, *, interactive: bool = False, **kw):
+def _open(
+    env: str,
+    specs,
+    output: OutputFormat,
+    *,
+    interactive: bool = False,
+    progress: bool = False,
+    **kw,
+):
     """Check specs, connect. ``interactive``: the command shows progress (a live display on
-    a terminal) and may ask before destructive changes."""
+    a terminal) and may ask before destructive changes; ``progress``: a read-only command
+    (diff) shows progress too, on stderr."""
     from llmdeploy.deploy import service
     from llmdeploy.deploy.report import PlainReporter, reporter_for_terminal
     from llmdeploy.errors import SpecError
 
     kw.setdefault("flush_pending", interactive)  # the commands that change things
-    if not interactive or output is OutputFormat.json:
+    if output is OutputFormat.json:
         reporter = PlainReporter(sys.stderr)
+    elif not interactive:  # diff: progress only, off stdout (the report's place)
+        reporter = reporter_for_terminal(sys.stderr) if progress else PlainReporter(sys.stderr)
     else:
         reporter = reporter_for_terminal()
         if sys.stdin.isatty():
@@ -96,8 +107,11 @@ def diff(
     """What a deploy would change: fields (old → new) and resources (from change sets)."""
     from llmdeploy.deploy import service
 
-    ctx = _open(env, specs, output)
-    diffs = service.diff(ctx, models or ())
+    ctx = _open(env, specs, output, progress=True)
+    try:
+        diffs = service.diff(ctx, models or ())
+    finally:
+        ctx.engine.reporter.close()  # the live display goes before the report is printed
     orphans = service.find_orphans(ctx)
     changed = [d for d in diffs if d.status != "unchanged"]
     if output is OutputFormat.json:

@@ -14,7 +14,7 @@ from llmdeploy.cli.common import boundary, emit_json
 def schema(
     output_dir: Annotated[
         Path | None,
-        typer.Option("--output-dir", "-d", help="Write <kind>.schema.json files here."),
+        typer.Option("--out-dir", "-d", help="Write <kind>.schema.json files here."),
     ] = None,
     kind: Annotated[
         str | None, typer.Option("--kind", "-k", help="Print only this kind (Environment, Model).")
@@ -26,7 +26,7 @@ def schema(
 
     all_schemas = schemas()
     if kind is not None and output_dir is not None:
-        raise LlmdeployError("give --kind (print one) or --output-dir (write both), not both")
+        raise LlmdeployError("give --kind (print one) or --out-dir (write both), not both")
     if kind is not None:
         if kind not in all_schemas:
             raise LlmdeployError(f"--kind {kind}: choose one of {', '.join(all_schemas)}")

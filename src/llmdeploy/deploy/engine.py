@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from llmdeploy.deploy import actions, capacity
 from llmdeploy.deploy.actions import ChangeSet, Interrupted
@@ -73,8 +74,24 @@ class Engine:
     # --- diff ----------------------------------------------------------------------------
 
     def diff(self, targets: Sequence[Target]) -> list[StackDiff]:
+        tick = self._counter(len(targets), "compared")
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self._diff_guarded, targets))
+            return list(pool.map(lambda t: tick(self._diff_guarded(t)), targets))
+
+    def _counter(self, total: int, verb: str) -> Callable[[Any], Any]:
+        """A pass-through that reports "n/total stacks <verb>" as each stack finishes: the
+        overall progress next to each stack's own events."""
+        done = [0]
+        lock = threading.Lock()
+
+        def tick(value: Any) -> Any:
+            with lock:
+                done[0] += 1
+                n = done[0]
+            self.reporter.event("progress", f"{n}/{total} stacks {verb}")
+            return value
+
+        return tick
 
     def _diff_guarded(self, t: Target) -> StackDiff:
         try:
@@ -186,6 +203,7 @@ class Engine:
         results: dict[str, StackResult] = {}
         remaining = list(targets)
         names = {t.stack for t in targets}
+        tick = self._counter(len(targets), "done")
         while remaining:
             ready = [
                 t for t in remaining if all(d in results or d not in names for d in t.depends_on)
@@ -207,9 +225,11 @@ class Engine:
                     t.stack, "skipped", f"{', '.join(failed)} did not deploy"
                 )
                 self.reporter.done(t.stack, "skipped", results[t.stack].reason)
+                tick(None)
             with ThreadPoolExecutor(self.concurrency) as pool:
                 futures = {
-                    t.stack: pool.submit(self._deploy_one, t, kind, record) for t, _ in batch
+                    t.stack: pool.submit(lambda t=t: tick(self._deploy_one(t, kind, record)))
+                    for t, _ in batch
                 }
                 try:
                     for stack, future in futures.items():

@@ -4,6 +4,7 @@ plain timestamped lines elsewhere (CI logs)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -94,5 +95,15 @@ class RichReporter:
             self.progress.start()
 
 
-def reporter_for_terminal() -> Reporter:
-    return RichReporter() if sys.stdout.isatty() else PlainReporter()
+def live_display() -> bool:
+    """A live display only on a terminal, and not with NO_COLOR (https://no-color.org) or
+    TERM=dumb: plain lines there."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
+
+
+def reporter_for_terminal(plain_stream=None) -> Reporter:
+    """A live display on a terminal, plain lines (on ``plain_stream``, default stdout)
+    otherwise."""
+    return RichReporter() if live_display() else PlainReporter(plain_stream)

@@ -192,9 +192,22 @@ def find_orphans(ctx: Context) -> list[Orphan]:
     return orphans(ctx.engine.cfn, ctx.names, ctx.env.name, produced_stacks(ctx), ctx.history)
 
 
+class _SynthEvents:
+    """Synthesis progress as the engine's events ("synth: building stacks")."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter = reporter
+
+    def phase(self, text: str) -> None:
+        self.reporter.event("synth", text)
+
+    def stack(self, done: int, total: int, name: str) -> None:
+        self.reporter.event("synth", f"{done}/{total} stacks built")
+
+
 def targets(ctx: Context, models: Sequence[str] = ()) -> list[Target]:
     with tempfile.TemporaryDirectory(prefix="llmdeploy-") as out:
-        return build_targets(ctx.env, Path(out), models)
+        return build_targets(ctx.env, Path(out), models, _SynthEvents(ctx.engine.reporter))
 
 
 def diff(ctx: Context, models: Sequence[str] = ()) -> list[StackDiff]:

@@ -27,14 +27,14 @@ class Target:
 
 
 def build_targets(
-    env: ResolvedEnvironment, outdir: Path, models: Sequence[str] = ()
+    env: ResolvedEnvironment, outdir: Path, models: Sequence[str] = (), progress: Any = None
 ) -> list[Target]:
     """Synthesize the environment (or the named models and their endpoints) and pair each
-    stack with its spec."""
+    stack with its spec. ``progress``: an `llmdeploy.synth.assembly.Progress`."""
     from llmdeploy.synth.assembly import synthesize
     from llmdeploy.synth.names import Names
 
-    summaries = {s.name: s for s in synthesize(env, outdir, models)}
+    summaries = {s.name: s for s in synthesize(env, outdir, models, progress=progress)}
     spec = env.doc.spec
     names = Names(spec.stack_prefix)
     env_text = Path(env.doc.source.file).read_text()
