@@ -8,6 +8,7 @@ import pytest
 
 from conftest import base_model, mutate
 from llmdeploy.catalog import engines, images, instances, prices
+from llmdeploy.plan.resolve import LmiSettings, container_environment, startup_timeout
 from llmdeploy.spec.models import Model
 
 
@@ -89,7 +90,7 @@ def test_lmi_settings_map_to_their_container_variables():
         },
         spec__resources__accelerators=2,
     )
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 2)
+    env = _environment(m.spec, engines.ENGINES["djl-lmi"], 2)
     assert env == {
         "OPTION_ROLLING_BATCH": "vllm",
         "OPTION_MAX_ROLLING_BATCH_SIZE": "64",
@@ -106,36 +107,42 @@ def test_lmi_settings_map_to_their_container_variables():
     }
 
 
+def _environment(spec, engine, devices: int) -> dict[str, str]:
+    """The container environment as resolution builds it from a spec."""
+    return container_environment(
+        LmiSettings.of(spec),
+        engine,
+        devices,
+        weights_in_s3=bool(spec.source.s3_uri),
+        hugging_face_id=spec.source.hugging_face_id,
+        startup_timeout_seconds=startup_timeout(spec),
+    )
+
+
 @pytest.mark.parametrize("quantization", ["awq", "gptq"])
 def test_pre_quantized_checkpoints_get_no_option_quantize(quantization):
     m = _model(spec__lmi__quantization=quantization)
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    env = _environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert "OPTION_QUANTIZE" not in env
 
 
 def test_tensor_parallel_defaults_to_the_devices_a_copy_sees():
     m = _model(spec__lmi__tensorParallelDegree=None)
     assert (
-        engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 4)[
-            "OPTION_TENSOR_PARALLEL_DEGREE"
-        ]
-        == "4"
+        _environment(m.spec, engines.ENGINES["djl-lmi"], 4)["OPTION_TENSOR_PARALLEL_DEGREE"] == "4"
     )
 
 
 def test_neuron_engine_sets_its_entrypoint_and_sequence_length():
     m = _model(spec__container={"engine": "djl-neuronx"}, spec__lmi={"maxModelLen": 4096})
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-neuronx"], 8)
+    env = _environment(m.spec, engines.ENGINES["djl-neuronx"], 8)
     assert env["OPTION_ENTRYPOINT"] == "djl_python.transformers_neuronx"
     assert env["OPTION_N_POSITIONS"] == "4096"
 
 
 def test_hugging_face_source_becomes_hf_model_id():
     m = _model(spec__source={"huggingFaceId": "org/model"})
-    assert (
-        engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)["HF_MODEL_ID"]
-        == "org/model"
-    )
+    assert _environment(m.spec, engines.ENGINES["djl-lmi"], 1)["HF_MODEL_ID"] == "org/model"
 
 
 def test_weight_bytes_per_parameter():
@@ -192,7 +199,7 @@ def test_unknown_price_is_none_and_overrides_win():
 @pytest.mark.parametrize("quantization", ["awq", "fp8", "smoothquant"])
 def test_tensorrt_llm_gets_every_quantization_it_builds_with(quantization):
     m = _model(spec__lmi__rollingBatch="trtllm", spec__lmi__quantization=quantization)
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    env = _environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert env["OPTION_QUANTIZE"] == quantization
 
 
@@ -204,30 +211,30 @@ def test_startup_and_loading_timeouts_come_from_the_size_and_agree(size, startup
     # LMI's 1800 s, plus 20 s per billion parameters above 30B, within SageMaker's 3600 s; LMI
     # gets the same figure, so neither gives up while the other still waits.
     m = _model(spec__sizeBillions=size)
-    assert engines.startup_timeout_seconds(m.spec) == startup
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    assert startup_timeout(m.spec) == startup
+    env = _environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert env["OPTION_MODEL_LOADING_TIMEOUT"] == str(startup)
 
 
 def test_a_longer_loading_timeout_in_extra_env_raises_sagemakers_up_to_its_ceiling():
     m = _model(spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "3000"})
-    assert engines.startup_timeout_seconds(m.spec) == 3000
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    assert startup_timeout(m.spec) == 3000
+    env = _environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert env["OPTION_MODEL_LOADING_TIMEOUT"] == "3000"
     far = _model(spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "7200"})
-    assert engines.startup_timeout_seconds(far.spec) == 3600
+    assert startup_timeout(far.spec) == 3600
 
 
 def test_a_loading_timeout_in_non_ascii_digits_is_not_a_number():
     # '３０００' passes str.isdigit(); LMI reads the variable as ASCII and could not parse it.
     m = _model(spec__lmi__extraEnv={"OPTION_MODEL_LOADING_TIMEOUT": "３０００"})
-    assert engines.user_loading_timeout(m.spec) is None
-    assert engines.startup_timeout_seconds(m.spec) == 1800
+    assert engines.user_loading_timeout(m.spec.lmi.extra_env) is None
+    assert startup_timeout(m.spec) == 1800
 
 
 def test_hub_weights_get_no_model_dir():
     m = _model(spec__source={"huggingFaceId": "org/m"})
-    env = engines.container_environment(m.spec, engines.ENGINES["djl-lmi"], 1)
+    env = _environment(m.spec, engines.ENGINES["djl-lmi"], 1)
     assert env["HF_MODEL_ID"] == "org/m" and "OPTION_MODEL_ID" not in env
 
 

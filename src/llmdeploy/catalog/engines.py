@@ -12,13 +12,10 @@ shared/reference/domain.md §4.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from llmdeploy.catalog import images
-
-if TYPE_CHECKING:
-    from llmdeploy.spec.models import ModelSpec
 
 # SageMaker: an inference component's container takes at most 16 environment variables.
 MAX_ENV_VARS = 16
@@ -186,69 +183,22 @@ def weight_bytes_per_parameter(quantization: str, dtype: str | None) -> float:
     return BYTES_PER_PARAMETER.get(quantization, BYTES_PER_DTYPE[dtype])
 
 
-def user_loading_timeout(spec: ModelSpec) -> int | None:
-    """OPTION_MODEL_LOADING_TIMEOUT as extraEnv sets it, in seconds (None: unset, or not a
-    whole number, which `rules` refuses)."""
-    raw = spec.lmi.extra_env.get(LOADING_TIMEOUT_ENV)
+def user_loading_timeout(extra_env: Mapping[str, str]) -> int | None:
+    """OPTION_MODEL_LOADING_TIMEOUT as the container's extra environment sets it, in seconds
+    (None: unset, or not a whole number, which `rules` refuses)."""
+    raw = extra_env.get(LOADING_TIMEOUT_ENV)
     # ASCII digits only: str.isdigit() accepts '１８００', which LMI could not parse.
     text = raw.strip() if raw is not None else ""
     return int(text) if text and text.isascii() and text.isdigit() else None
 
 
-def startup_timeout_seconds(spec: ModelSpec) -> int:
+def startup_timeout_seconds(size_billions: float | None, user_timeout: int | None = None) -> int:
     """SageMaker's startup timeouts (the weights' download, and the container's first health
     check, each): LMI's 1800 s plus 20 s per billion parameters above 30B (30B where the size is
     not given), or the user's OPTION_MODEL_LOADING_TIMEOUT if longer, within 60..3600 s."""
-    size = spec.size_billions or STARTUP_BASE_BILLIONS
+    size = size_billions or STARTUP_BASE_BILLIONS
     derived = LMI_MODEL_LOADING_TIMEOUT + max(0, size - STARTUP_BASE_BILLIONS) * (
         STARTUP_SECONDS_PER_BILLION
     )
-    wanted = max(derived, user_loading_timeout(spec) or 0)
+    wanted = max(derived, user_timeout or 0)
     return int(min(STARTUP_TIMEOUT_MAX, max(STARTUP_TIMEOUT_MIN, wanted)))
-
-
-def model_loading_timeout_seconds(spec: ModelSpec) -> int:
-    """LMI's option.model_loading_timeout: the user's extraEnv value, else the startup timeout
-    itself (so that neither program gives up before the other)."""
-    user = user_loading_timeout(spec)
-    return user if user is not None else startup_timeout_seconds(spec)
-
-
-def container_environment(spec: ModelSpec, engine: Engine, devices: int) -> dict[str, str]:
-    """The container's environment for one copy of the model: typed settings, then extraEnv.
-
-    ``devices`` is what one copy sees (the copy's accelerators, or the whole instance for a
-    dedicated endpoint): tensor parallelism defaults to it, because each copy sees only its
-    own devices and LMI's own default differs between images. Weights from S3 are loaded
-    from /opt/ml/model, and LMI waits as long for them as SageMaker does (see above).
-    """
-    lmi = spec.lmi
-    env: dict[str, str] = {}
-    if spec.source.s3_uri:  # with a huggingFaceId too, that is where `stage` copied from
-        env[MODEL_ID_ENV] = SAGEMAKER_MODEL_DIR  # where SageMaker puts them, as LMI asks
-    elif spec.source.hugging_face_id:
-        env["HF_MODEL_ID"] = spec.source.hugging_face_id
-    env[LOADING_TIMEOUT_ENV] = str(model_loading_timeout_seconds(spec))
-    if engine.entrypoint:
-        env["OPTION_ENTRYPOINT"] = engine.entrypoint
-    if lmi.rolling_batch:
-        env["OPTION_ROLLING_BATCH"] = lmi.rolling_batch
-    if lmi.max_rolling_batch_size is not None:
-        env["OPTION_MAX_ROLLING_BATCH_SIZE"] = str(lmi.max_rolling_batch_size)
-    if lmi.job_queue_size is not None:
-        env["SERVING_JOB_QUEUE_SIZE"] = str(lmi.job_queue_size)
-    env["OPTION_TENSOR_PARALLEL_DEGREE"] = str(lmi.tensor_parallel_degree or devices)
-    # TensorRT-LLM quantizes while it builds its engine: it needs every method named.
-    applied = (
-        ("awq", "fp8", "smoothquant")
-        if lmi.rolling_batch == "trtllm"
-        else engine.runtime_quantizations
-    )
-    if lmi.quantization in applied:
-        env["OPTION_QUANTIZE"] = lmi.quantization
-    if lmi.max_model_len is not None:
-        env[engine.max_len_env] = str(lmi.max_model_len)
-    if lmi.dtype:
-        env["OPTION_DTYPE"] = lmi.dtype
-    env.update(lmi.extra_env)
-    return env

@@ -6,8 +6,10 @@ instance type the catalog lacks) the field is None and `rules` says why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 
 from llmdeploy.catalog import engines, instances
 from llmdeploy.catalog.engines import Engine
@@ -15,12 +17,114 @@ from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.plan import capacity
 from llmdeploy.plan.capacity import Copies, Demand
 from llmdeploy.spec.loader import EnvironmentDoc
-from llmdeploy.spec.models import Endpoint, Model
+from llmdeploy.spec.models import Endpoint, Model, ModelSpec
 from llmdeploy.spec.source import SourceMap
 
 # vLLM keeps 10% of each device's memory for itself (gpu_memory_utilization defaults to 0.9):
 # weights must fit in the rest, and what remains of it is the KV cache.
 USABLE_MEMORY_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class LmiSettings:
+    """DJL-LMI's serving settings, each one container environment variable: what a Model
+    spec's `lmi` holds, and what the `InferenceComponent` and `DedicatedEndpoint` constructs
+    take (`llmdeploy.constructs.LmiSettings`). One translation to the container's environment
+    serves both (`container_environment`).
+
+    :param rolling_batch: the batching backend (vllm, lmi-dist, trtllm, auto, disable).
+    :param max_rolling_batch_size: requests decoded together per copy.
+    :param job_queue_size: requests waiting per copy before LMI refuses more.
+    :param tensor_parallel_degree: devices one replica is sharded over. Default: every device
+        the copy sees.
+    :param quantization: none, awq, gptq, fp8, bitsandbytes, ...
+    :param max_model_len: the longest prompt plus answer, in tokens.
+    :param dtype: fp16, bf16, fp32, auto.
+    :param extra_env: more container variables; they win over the typed ones.
+    """
+
+    rolling_batch: str | None = None
+    max_rolling_batch_size: int | None = None
+    job_queue_size: int | None = None
+    tensor_parallel_degree: int | None = None
+    quantization: str = "none"
+    max_model_len: int | None = None
+    dtype: str | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_env", MappingProxyType(dict(self.extra_env)))
+
+    @staticmethod
+    def of(spec: ModelSpec) -> LmiSettings:
+        lmi = spec.lmi
+        return LmiSettings(
+            rolling_batch=lmi.rolling_batch,
+            max_rolling_batch_size=lmi.max_rolling_batch_size,
+            job_queue_size=lmi.job_queue_size,
+            tensor_parallel_degree=lmi.tensor_parallel_degree,
+            quantization=lmi.quantization,
+            max_model_len=lmi.max_model_len,
+            dtype=lmi.dtype,
+            extra_env=dict(lmi.extra_env),
+        )
+
+
+def startup_timeout(spec: ModelSpec) -> int:
+    """Seconds for the weights' download and for the first health check, each: the catalog's
+    one rule (`engines.startup_timeout_seconds`), which LMI's loading timeout matches."""
+    return engines.startup_timeout_seconds(
+        spec.size_billions, engines.user_loading_timeout(spec.lmi.extra_env)
+    )
+
+
+def container_environment(
+    lmi: LmiSettings,
+    engine: Engine,
+    devices: int,
+    *,
+    weights_in_s3: bool,
+    hugging_face_id: str | None = None,
+    startup_timeout_seconds: int = engines.LMI_MODEL_LOADING_TIMEOUT,
+) -> dict[str, str]:
+    """The container's environment for one copy of the model: typed settings, then extraEnv.
+
+    ``devices`` is what one copy sees (the copy's accelerators, or the whole instance for a
+    dedicated endpoint): tensor parallelism defaults to it, because each copy sees only its
+    own devices and LMI's own default differs between images. Weights from S3 are loaded
+    from /opt/ml/model; LMI waits for them as long as SageMaker does (the startup timeout),
+    unless extraEnv sets its own OPTION_MODEL_LOADING_TIMEOUT.
+    """
+    env: dict[str, str] = {}
+    if weights_in_s3:  # with a Hugging Face id too, that is where `stage` copied from
+        env[engines.MODEL_ID_ENV] = engines.SAGEMAKER_MODEL_DIR  # where SageMaker puts them
+    elif hugging_face_id:
+        env["HF_MODEL_ID"] = hugging_face_id
+    user = engines.user_loading_timeout(lmi.extra_env)
+    env[engines.LOADING_TIMEOUT_ENV] = str(user if user is not None else startup_timeout_seconds)
+    if engine.entrypoint:
+        env["OPTION_ENTRYPOINT"] = engine.entrypoint
+    if lmi.rolling_batch:
+        env["OPTION_ROLLING_BATCH"] = lmi.rolling_batch
+    if lmi.max_rolling_batch_size is not None:
+        env["OPTION_MAX_ROLLING_BATCH_SIZE"] = str(lmi.max_rolling_batch_size)
+    if lmi.job_queue_size is not None:
+        env["SERVING_JOB_QUEUE_SIZE"] = str(lmi.job_queue_size)
+    env["OPTION_TENSOR_PARALLEL_DEGREE"] = str(lmi.tensor_parallel_degree or devices)
+    # TensorRT-LLM quantizes while it builds its engine: it needs every method named.
+    applied = (
+        ("awq", "fp8", "smoothquant")
+        if lmi.rolling_batch == "trtllm"
+        else engine.runtime_quantizations
+    )
+    if lmi.quantization in applied:
+        env["OPTION_QUANTIZE"] = lmi.quantization
+    if lmi.max_model_len is not None:
+        env[engine.max_len_env] = str(lmi.max_model_len)
+    if lmi.dtype:
+        env["OPTION_DTYPE"] = lmi.dtype
+    env.update(lmi.extra_env)
+    return env
 
 
 def usable_mib_per_device(instance: InstanceType) -> float:
@@ -85,7 +189,7 @@ class ResolvedModel:
 
     @property
     def startup_timeout_seconds(self) -> int:
-        return engines.startup_timeout_seconds(self.spec.spec)
+        return startup_timeout(self.spec.spec)
 
 
 @dataclass(frozen=True)
@@ -143,7 +247,14 @@ def resolve_model(env: EnvironmentDoc, model: Model, source: SourceMap) -> Resol
         engine.image_uri(version, env.spec.spec.region) if version else None
     )
     devices = _devices_per_copy(model, instance) or 1
-    environment = engines.container_environment(spec, engine, devices)
+    environment = container_environment(
+        LmiSettings.of(spec),
+        engine,
+        devices,
+        weights_in_s3=bool(spec.source.s3_uri),
+        hugging_face_id=spec.source.hugging_face_id,
+        startup_timeout_seconds=startup_timeout(spec),
+    )
     return ResolvedModel(model, source, endpoint, instance, engine, version, image, environment)
 
 

@@ -780,7 +780,7 @@ def _loading_timeout(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
         return  # llmdeploy sets it equal to the startup timeout
     path = ("spec", "lmi", "extraEnv", name)
     startup = m.startup_timeout_seconds
-    seconds = engines.user_loading_timeout(m.spec.spec)
+    seconds = engines.user_loading_timeout(m.spec.spec.lmi.extra_env)
     if seconds is None:
         yield m.source.diagnostic(
             path,

@@ -19,7 +19,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from llmdeploy.catalog.engines import startup_timeout_seconds
 from llmdeploy.constructs import (
     Autoscaling,
     Counts,
@@ -371,7 +370,7 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
 def startup_timeout(m: ResolvedModel) -> int:
     """Seconds for the weights download and for the first health check, each: the catalog's
     one rule (`engines.startup_timeout_seconds`), which LMI's loading timeout matches."""
-    return startup_timeout_seconds(m.spec.spec)
+    return m.startup_timeout_seconds
 
 
 def _acknowledge_environment(scope: Construct, spec: Environment) -> None:
