@@ -41,7 +41,7 @@ def test_tp_mismatch_exits_1_naming_file_line_and_field(specs):
     line = specs.line_of(path, "tensorParallelDegree: 4")
     assert f"{path}:{line}:" in result.stderr
     assert "spec.lmi.tensorParallelDegree = 4" in result.stderr
-    assert "fix: set tensorParallelDegree: 2" in result.stderr
+    assert "fix: set lmi.tensorParallelDegree: 2, or resources.accelerators: 4" in result.stderr
     assert "Traceback" not in result.output
 
 

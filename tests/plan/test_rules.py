@@ -275,6 +275,21 @@ CASES = [
         "warning",
     ),
     (
+        "image-in-region",
+        {},
+        {
+            "spec__container": {
+                "engine": "djl-lmi",
+                "image": "763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128",
+            }
+        },
+        "spec.container.image",
+        "the image is in ECR in eu-west-1, but SageMaker pulls images only from the endpoint's "
+        "own region, us-east-1",
+        "image:",
+        "error",
+    ),
+    (
         "tp-matches-accelerators",
         {},
         {"spec__lmi__tensorParallelDegree": 4, "spec__resources__accelerators": 2},

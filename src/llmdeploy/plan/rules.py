@@ -15,7 +15,7 @@ from typing import Any
 from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
-from llmdeploy.plan import leaks, trust
+from llmdeploy.plan import checks, leaks, trust
 from llmdeploy.plan.cost import shared_fit
 from llmdeploy.plan.resolve import (
     USABLE_MEMORY_FRACTION,
@@ -83,6 +83,38 @@ def run(env: ResolvedEnvironment, known_environments: list[str]) -> list[Diagnos
 
 def _warning(d: Diagnostic) -> Diagnostic:
     return dataclasses.replace(d, severity="warning")
+
+
+# How the YAML path names the fields of `plan.checks` (the rules both front ends run): where
+# a finding is located, and how its message spells the field.
+_SPEC_FIELDS: dict[str, tuple[str | int, ...]] = {
+    "accelerators": ("spec", "resources", "accelerators"),
+    "memory_mib": ("spec", "resources", "memoryMiB"),
+    "cpu_cores": ("spec", "resources", "cpuCores"),
+    "tensor_parallel_degree": ("spec", "lmi", "tensorParallelDegree"),
+    "copies_min": ("spec", "copies", "min"),
+    "copies_max": ("spec", "copies", "max"),
+    "engine": ("spec", "container", "engine"),
+    "quantization": ("spec", "lmi", "quantization"),
+    "image": ("spec", "container", "image"),
+}
+_SPEC_SPELLING = {field: ".".join(map(str, path)) for field, path in _SPEC_FIELDS.items()} | {
+    "engine": "engine:",
+    "add_autoscaling": "add `autoscaling: {metric: concurrent-requests-per-copy, target: 4}`",
+}
+
+
+def _assign(field: str, value: Any) -> str:
+    """A setting in the YAML's own words, within `spec`: `lmi.tensorParallelDegree: 2`."""
+    return f"{'.'.join(map(str, _SPEC_FIELDS[field][1:]))}: {value}"
+
+
+def _located(m: ResolvedModel, findings: Iterator[checks.Finding]) -> Iterator[Diagnostic]:
+    """`plan.checks` findings as diagnostics located in the model's spec file."""
+    for f in findings:
+        message, fix = f.render(_SPEC_SPELLING, _assign)
+        d = m.source.diagnostic(_SPEC_FIELDS[f.field], message, value=f.value, fix=fix)
+        yield _warning(d) if f.severity == "warning" else d
 
 
 def _fmt_gib(mib: float) -> str:
@@ -486,24 +518,15 @@ def _rollout_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 )
 def _zero_needs_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     spec = m.spec.spec
-    copies = spec.copies
-    if copies is None or spec.autoscaling is not None:
+    if spec.copies is None:
         return
-    if copies.min == 0:
-        yield m.source.diagnostic(
-            ("spec", "copies", "min"),
-            "scale to zero needs autoscaling: without it the copies never go to 0 nor wake up",
-            value=0,
-            fix="add `autoscaling: {metric: concurrent-requests-per-copy, target: 4}`",
-        )
-    elif copies.max > copies.initial:
-        d = m.source.diagnostic(
-            ("spec", "copies", "max"),
-            "without autoscaling the model stays at copies.initial and never reaches max",
-            value=copies.max,
-            fix="add `autoscaling:` or set max equal to initial",
-        )
-        yield _warning(d)
+    c = spec.copies
+    yield from _located(
+        m,
+        checks.scale_to_zero_needs_autoscaling(
+            c.min, c.initial, c.max, spec.autoscaling is not None
+        ),
+    )
 
 
 @rule(
@@ -536,27 +559,11 @@ def _zero_endpoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 )
 def _tp_matches(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     spec = m.spec.spec
-    tp = spec.lmi.tensor_parallel_degree
-    if tp is None:
-        return
-    if spec.resources is not None:
-        if tp != spec.resources.accelerators:
-            word = m.instance.device_word if m.instance else "devices"
-            yield m.source.diagnostic(
-                ("spec", "lmi", "tensorParallelDegree"),
-                f"must equal spec.resources.accelerators ({spec.resources.accelerators}): each "
-                f"copy sees only its own {spec.resources.accelerators} {word}",
-                value=tp,
-                fix=f"set tensorParallelDegree: {spec.resources.accelerators}, or "
-                f"resources.accelerators: {tp}",
-            )
-    elif m.instance is not None and tp > m.instance.devices:
-        yield m.source.diagnostic(
-            ("spec", "lmi", "tensorParallelDegree"),
-            f"{m.instance.name} has only {m.instance.devices} {m.instance.device_word}",
-            value=tp,
-            fix=f"set tensorParallelDegree to at most {m.instance.devices}",
-        )
+    accelerators = spec.resources.accelerators if spec.resources is not None else None
+    yield from _located(
+        m,
+        checks.tp_matches_accelerators(spec.lmi.tensor_parallel_degree, accelerators, m.instance),
+    )
 
 
 @rule(
@@ -565,30 +572,12 @@ def _tp_matches(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "One copy's accelerators, memory and CPU cores fit on one instance.",
 )
 def _copy_fits(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    res, inst = m.spec.spec.resources, m.instance
-    if res is None or inst is None:
+    res = m.spec.spec.resources
+    if res is None:
         return
-    if res.accelerators > inst.devices:
-        yield m.source.diagnostic(
-            ("spec", "resources", "accelerators"),
-            f"{inst.name} has {inst.devices} {inst.device_word}; one copy cannot span instances",
-            value=res.accelerators,
-            fix=f"use at most {inst.devices}, or an endpoint with larger instances",
-        )
-    if res.memory_mib > inst.memory_mib:
-        yield m.source.diagnostic(
-            ("spec", "resources", "memoryMiB"),
-            f"{inst.name} has {inst.memory_mib} MiB of host memory",
-            value=res.memory_mib,
-            fix=f"reserve at most {inst.memory_mib} MiB per copy",
-        )
-    if res.cpu_cores is not None and res.cpu_cores > inst.vcpus:
-        yield m.source.diagnostic(
-            ("spec", "resources", "cpuCores"),
-            f"{inst.name} has {inst.vcpus} vCPUs",
-            value=res.cpu_cores,
-            fix=f"reserve at most {inst.vcpus} cores per copy",
-        )
+    yield from _located(
+        m, checks.copy_fits_instance(m.instance, res.accelerators, res.memory_mib, res.cpu_cores)
+    )
 
 
 @rule(
@@ -597,17 +586,7 @@ def _copy_fits(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "djl-lmi runs on GPU instances, djl-neuronx on Inferentia2/Trainium.",
 )
 def _engine_hardware(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    inst = m.instance
-    if inst is not None and inst.kind != m.engine.accelerator:
-        other = next(e for e in engines.ENGINES.values() if e.accelerator == inst.kind)
-        yield m.source.diagnostic(
-            ("spec", "container", "engine"),
-            f"{m.engine.name} needs {m.engine.accelerator.upper()} instances; "
-            f"{inst.name} has {inst.accelerator}",
-            value=m.engine.name,
-            fix=f"use engine: {other.name} on {inst.name}, or move the model to "
-            f"{'a GPU' if m.engine.accelerator == 'gpu' else 'an inf2/trn1'} endpoint",
-        )
+    yield from _located(m, checks.engine_matches_hardware(m.engine, m.instance))
 
 
 @rule(
@@ -628,14 +607,8 @@ def _quantization(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             value=q,
             fix=f"use one of: {', '.join(allowed)}",
         )
-    elif q == "fp8" and m.instance is not None and not m.instance.supports_fp8:
-        yield m.source.diagnostic(
-            path,
-            f"FP8 compute needs Ada or Hopper GPUs; {m.instance.name} has "
-            f"{m.instance.accelerator} ({m.instance.architecture})",
-            value=q,
-            fix="use awq or gptq (pre-quantized checkpoints), or a g6/g6e/p5/p5e/p5en endpoint",
-        )
+    else:
+        yield from _located(m, checks.fp8_needs_hardware(q, m.instance))
 
 
 @rule(
@@ -703,6 +676,15 @@ def _image(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             fix=f"pick a region with one ({', '.join(regions[:6])}...) or set "
             "container.image to an image copied into your account",
         )
+
+
+@rule(
+    "image-in-region",
+    "model",
+    "An ECR image is in the environment's region (SageMaker pulls from no other).",
+)
+def _image_region(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    yield from _located(m, checks.image_in_region(m.image, env.doc.spec.spec.region))
 
 
 @rule(
