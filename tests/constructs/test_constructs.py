@@ -6,11 +6,14 @@ import json
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
 from llmdeploy.constructs import (
     Autoscaling,
+    ComponentRollout,
+    ContainerImage,
     Counts,
     DedicatedEndpoint,
     EndpointRollout,
@@ -45,7 +48,7 @@ def _endpoint(stack, **kw) -> LlmEndpoint:
 
 def _component(stack, endpoint, **kw) -> InferenceComponent:
     props = {
-        "image_uri": IMAGE,
+        "image": ContainerImage.from_uri(IMAGE),
         "accelerators": 2,
         "memory_mib": 65536,
         "cpu_cores": 8,
@@ -148,7 +151,7 @@ def test_vpc_config_and_role_network_rights(stack):
 
     subnet = ec2.Subnet.from_subnet_id(stack, "S", "subnet-123")
     group = ec2.SecurityGroup.from_security_group_id(stack, "G", "sg-123")
-    _endpoint(stack, vpc_subnets=[subnet], security_groups=[group])
+    _endpoint(stack, vpc_subnets=ec2.SubnetSelection(subnets=[subnet]), security_groups=[group])
     t = Template.from_stack(stack)
     t.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
@@ -162,7 +165,11 @@ def test_vpc_config_and_role_network_rights(stack):
     [(RolloutStrategy.CANARY, "CanarySize"), (RolloutStrategy.LINEAR, "LinearStepSize")],
 )
 def test_blue_green_rollout_rolls_back_on_errors(stack, strategy, key):
-    _endpoint(stack, rollout=EndpointRollout(strategy, 20, 300), instances=Counts(2, 2, 4))
+    _endpoint(
+        stack,
+        rollout=EndpointRollout(strategy, 20, Duration.seconds(300)),
+        instances=Counts(2, 2, 4),
+    )
     t = Template.from_stack(stack)
     t.has_resource_properties(
         "AWS::SageMaker::Endpoint",
@@ -185,7 +192,7 @@ def test_blue_green_rollout_rolls_back_on_errors(stack, strategy, key):
 
 def test_a_shared_endpoint_that_can_be_one_instance_has_no_canary(stack):
     with pytest.raises(ValueError, match="a fleet that can be one instance does not exist"):
-        _endpoint(stack, rollout=EndpointRollout(RolloutStrategy.CANARY, 10, 600))
+        _endpoint(stack, rollout=EndpointRollout(RolloutStrategy.CANARY, 10, Duration.seconds(600)))
 
 
 def test_a_shared_endpoint_rolls_out_all_at_once_by_default(stack):
@@ -312,7 +319,7 @@ def test_each_model_has_its_own_role_reading_only_its_prefix_and_image(stack):
         stack,
         "M2",
         endpoint=endpoint,
-        image_uri=IMAGE,
+        image=ContainerImage.from_uri(IMAGE),
         accelerators=1,
         memory_mib=1024,
         copies=Counts(1, 1, 1),
@@ -342,7 +349,7 @@ def test_tarball_goes_to_model_data_url_and_hub_models_get_no_data(stack):
         stack,
         "Hub",
         endpoint=endpoint,
-        image_uri=IMAGE,
+        image=ContainerImage.from_uri(IMAGE),
         accelerators=1,
         memory_mib=1024,
         copies=Counts(1, 1, 1),
@@ -379,7 +386,12 @@ def test_a_one_copy_model_rolls_half_its_copies_that_is_one(stack):
 
 def test_a_batch_over_half_the_copies_is_refused(stack):
     with pytest.raises(ValueError, match=r"50% of the copies per batch, 1 of copies\.max 3"):
-        _component(stack, _endpoint(stack), copies=Counts(1, 1, 3), rollout_batch_copies=2)
+        _component(
+            stack,
+            _endpoint(stack),
+            copies=Counts(1, 1, 3),
+            rollout=ComponentRollout(batch_copies=2),
+        )
 
 
 def test_at_most_16_environment_variables(stack):
@@ -388,7 +400,7 @@ def test_at_most_16_environment_variables(stack):
 
 
 def test_rollback_alarms_watch_error_rate_and_p95_latency(stack):
-    _component(stack, _endpoint(stack), rollback=RollbackAlarms(5, 2000))
+    _component(stack, _endpoint(stack), rollback=RollbackAlarms(5, Duration.seconds(2)))
     t = Template.from_stack(stack)
     t.has_resource_properties(
         "AWS::SageMaker::InferenceComponent",
@@ -534,13 +546,13 @@ def test_dedicated_endpoint(stack):
         stack,
         "Big",
         instance_type=InstanceType.P5EN_48XLARGE,
-        image_uri=IMAGE,
+        image=ContainerImage.from_uri(IMAGE),
         endpoint_name="big",
         instances=Counts(1, 1, 3),
         model_data=ModelData.from_s3("s3://models/big/5/"),
         environment={"OPTION_TENSOR_PARALLEL_DEGREE": "2"},
         autoscaling=Autoscaling(target=10),
-        rollback=RollbackAlarms(2, 20_000),
+        rollback=RollbackAlarms(2, Duration.seconds(20)),
     )
     t = Template.from_stack(stack)
     t.has_resource_properties(
@@ -596,7 +608,7 @@ def test_dedicated_endpoint_range_needs_autoscaling(stack):
             stack,
             "Big",
             instance_type=InstanceType.P5EN_48XLARGE,
-            image_uri=IMAGE,
+            image=ContainerImage.from_uri(IMAGE),
             instances=Counts(1, 1, 3),
         )
 
@@ -606,7 +618,7 @@ def test_dedicated_endpoint_without_autoscaling_has_no_scaling_target(stack):
         stack,
         "Big",
         instance_type=InstanceType.P5EN_48XLARGE,
-        image_uri=IMAGE,
+        image=ContainerImage.from_uri(IMAGE),
         instances=Counts(2, 2, 2),
     )
     Template.from_stack(stack).resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
@@ -619,17 +631,17 @@ def test_dedicated_canary_or_linear_needs_two_instances(stack, strategy):
             stack,
             "Big",
             instance_type=InstanceType.P5EN_48XLARGE,
-            image_uri=IMAGE,
+            image=ContainerImage.from_uri(IMAGE),
             instances=Counts(1, 1, 1),
-            rollout=EndpointRollout(strategy, 25, 300),
+            rollout=EndpointRollout(strategy, 25, Duration.seconds(300)),
         )
     DedicatedEndpoint(
         stack,
         "Two",
         instance_type=InstanceType.P5EN_48XLARGE,
-        image_uri=IMAGE,
+        image=ContainerImage.from_uri(IMAGE),
         instances=Counts(2, 2, 2),
-        rollout=EndpointRollout(strategy, 25, 300),
+        rollout=EndpointRollout(strategy, 25, Duration.seconds(300)),
     )
 
 
@@ -639,7 +651,7 @@ def test_dedicated_endpoint_cannot_scale_to_zero(stack):
             stack,
             "Big",
             instance_type=InstanceType.P5EN_48XLARGE,
-            image_uri=IMAGE,
+            image=ContainerImage.from_uri(IMAGE),
             instances=Counts(0, 1, 1),
         )
 

@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from llmdeploy.constructs import (
+    ContainerImage,
     Counts,
     InferenceComponent,
     InstanceType,
@@ -30,7 +31,7 @@ def stack() -> cdk.Stack:
 def _model(stack, **kw) -> InferenceComponent:
     endpoint = LlmEndpoint.from_endpoint_name(stack, "Pool", "pool")
     props = {
-        "image_uri": IMAGE,
+        "image": ContainerImage.from_uri(IMAGE),
         "accelerators": 1,
         "memory_mib": 1024,
         "copies": Counts(1, 1, 1),
@@ -114,11 +115,11 @@ def test_weights_that_would_widen_the_grant_are_refused(stack, uri, words):
 )
 def test_an_image_that_would_widen_the_pull_right_is_refused(stack, image):
     with pytest.raises(ValueError, match="image"):
-        _model(stack, image_uri=image)
+        _model(stack, image=ContainerImage.from_uri(image))
 
 
 def test_a_component_name_that_would_widen_the_log_grant_is_refused(stack):
-    with pytest.raises(ValueError, match="not a SageMaker name"):
+    with pytest.raises(ValueError, match="give the exact name"):
         _model(stack, inference_component_name="m*")
 
 

@@ -97,10 +97,10 @@ def test_cdk_nag_leaves_no_unacknowledged_finding(assemblies, env):
 def test_each_acknowledgment_is_needed(monkeypatch, tmp_path):
     """Without the constructs' acknowledgments the same synthesis fails: cdk-nag does run,
     and what it would flag is exactly what the acknowledgments explain."""
-    from llmdeploy.constructs import _common
+    from llmdeploy.constructs import _nag
     from llmdeploy.errors import LlmdeployError
 
-    monkeypatch.setattr(_common, "acknowledge", lambda *args: None)
+    monkeypatch.setattr(_nag, "acknowledge", lambda *args: None)
     (resolved,) = check([REPO / "models", REPO / "infra"], ["prod"]).environments
     with pytest.raises(LlmdeployError, match="cdk-nag found unacknowledged findings"):
         synthesize(resolved, tmp_path, ["summarizer-inf2"], nag=True)

@@ -19,7 +19,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
 
-from llmdeploy.constructs.endpoint import DEFAULT_VARIANT
+from llmdeploy.constructs.base import DEFAULT_VARIANT
 
 SAGEMAKER = "AWS/SageMaker"  # invocation metrics: EndpointName+VariantName, InferenceComponentName
 INSTANCES = "/aws/sagemaker/Endpoints"  # per instance: EndpointName+VariantName

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, Names
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -12,18 +12,30 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from llmdeploy.constructs import _common
-from llmdeploy.constructs.endpoint import DEFAULT_VARIANT, IEndpoint
+from llmdeploy.catalog.engines import ENGINES
+from llmdeploy.constructs import _nag, roles
+from llmdeploy.constructs.base import (
+    DEFAULT_VARIANT,
+    EndpointAttributes,
+    EndpointBase,
+    IDedicatedEndpoint,
+    ImportedDedicatedEndpoint,
+    add_rules,
+    name_from_arn,
+)
+from llmdeploy.constructs.model import container_settings, sagemaker_model
 from llmdeploy.constructs.types import (
     Autoscaling,
+    ContainerImage,
     Counts,
     EndpointRollout,
     InstanceType,
+    LmiSettings,
     ModelData,
     RollbackAlarms,
-    RolloutStrategy,
     ScalingMetric,
 )
+from llmdeploy.plan import checks
 
 # The variant-level twins of the inference-component metrics.
 _METRICS = appscaling.PredefinedMetric
@@ -33,20 +45,35 @@ _VARIANT_METRIC = {
     ),
     ScalingMetric.INVOCATIONS_PER_COPY: _METRICS.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
 }
+# A dedicated endpoint always rolls back on errors: there is nothing else guarding it.
+DEFAULT_ROLLBACK = RollbackAlarms(error_rate_percent=5)
+SPELLING = {
+    "tensor_parallel_degree": "lmi.tensor_parallel_degree",
+    "quantization": "lmi.quantization",
+    "engine": "image",
+    "image": "image",
+}
 
 
-class DedicatedEndpoint(IEndpoint):
+class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
     """A single-model endpoint: the model takes whole instances (the hybrid case, e.g. a
     70B model on its own P5en instances).
 
     Created: a SageMaker Model (image, weights, environment, network isolation), an endpoint
     config with one variant of that model, the endpoint with a blue/green deployment rolled
-    back on ``rollback`` alarms (and a 5XX-rate alarm), instance-count autoscaling with
+    back on ``rollback`` alarms (default: 5% 5XX responses), instance-count autoscaling with
     ``autoscaling``, and the same security defaults as `LlmEndpoint` (least-privilege role,
     customer-managed key, encrypted logs). Dedicated endpoints cannot scale to zero
     instances: ``instances.min`` must be at least 1; ``instances.max`` above ``min`` needs
     ``autoscaling`` (nothing else would ever add an instance). The rollout is all at once by
     default; a canary or linear one needs ``instances.min`` of 2 or more (docs/rollouts.md).
+
+    :param image: the serving container: ``ContainerImage.djl_lmi()`` (the catalog's image
+        for the stack's region), ``ContainerImage.from_uri(...)``.
+    :param lmi: DJL-LMI settings, compiled to the container's environment (tensor
+        parallelism defaults to the instance's devices). ``environment`` adds raw variables.
+    :param startup_timeout: for the weights' download and the container's first health check
+        each. Default: 30 minutes.
     """
 
     def __init__(
@@ -54,27 +81,26 @@ class DedicatedEndpoint(IEndpoint):
         scope: Construct,
         id: str,
         *,
-        instance_type: InstanceType,
-        image_uri: str,
+        instance_type: InstanceType | str,
+        image: ContainerImage,
         instances: Counts = Counts(1, 1, 1),
         endpoint_name: str | None = None,
         model_data: ModelData = ModelData(),
+        lmi: LmiSettings | None = None,
         environment: Mapping[str, str] | None = None,
         autoscaling: Autoscaling | None = None,
-        rollback: RollbackAlarms = RollbackAlarms(),
-        rollout: EndpointRollout = EndpointRollout(RolloutStrategy.ALL_AT_ONCE, 10, 600),
-        startup_timeout_seconds: int = 1800,
+        rollback: RollbackAlarms = DEFAULT_ROLLBACK,
+        rollout: EndpointRollout | None = None,
+        startup_timeout: Duration | None = None,
         encryption_key: kms.IKey | None = None,
-        vpc_subnets: Sequence[ec2.ISubnet] = (),
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         network_isolation: bool = True,
         volume_size_gb: int | None = None,
         variant_name: str = DEFAULT_VARIANT,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        error_rate_alarm_percent: float = 5,
     ) -> None:
-        super().__init__(scope, id)
-        _common.check_endpoint_props(instance_type, volume_size_gb, vpc_subnets, security_groups)
         if instances.min < 1:
             raise ValueError(
                 "a dedicated endpoint keeps instances.min >= 1; only endpoints "
@@ -87,107 +113,137 @@ class DedicatedEndpoint(IEndpoint):
                 f"autoscaling=Autoscaling(target=...), or instances with max = min "
                 f"(Counts({instances.initial}, {instances.initial}, {instances.initial}))."
             )
-        environment = dict(environment or {})
-        self.endpoint_name = (
-            endpoint_name
-            or Names.unique_resource_name(
-                self, max_length=63, separator="-", allowed_special_characters="-"
-            ).lower()
+        super().__init__(
+            scope,
+            id,
+            endpoint_name=endpoint_name,
+            instance_type=instance_type,
+            volume_size_gb=volume_size_gb,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            encryption_key=encryption_key,
+            log_retention=log_retention,
+            variant_name=variant_name,
         )
-        self.variant_name = variant_name
-        local_nvme = instance_type.has_local_nvme
-        self.encryption_key, self.log_group = _common.encryption_and_logs(
-            self, self.endpoint_name, encryption_key, log_retention
-        )
-        self.role = _common.execution_role(
+        local_nvme = self.local_nvme
+        info = self.instance_type.catalog
+        bound, env, timeout = container_settings(
             self,
-            self.endpoint_name,
-            key=self.encryption_key,
-            log_group=self.log_group,
-            in_vpc=bool(vpc_subnets),
+            image,
+            lmi,
+            environment,
+            model_data,
+            devices=info.devices if info else 1,
+            startup_timeout=startup_timeout,
         )
-        self._model = _common.sagemaker_model(
+        self.image_uri = bound.uri
+        self._model = sagemaker_model(
             self,
             self.role,
-            image_uri,
+            bound.uri,
             model_data,
-            environment,
+            env,
             network_isolation=network_isolation,
-            subnets=vpc_subnets,
-            security_groups=security_groups,
+            subnets=self.subnets,
+            security_groups=self.security_groups,
         )
         self._config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=variant_name,
+                    variant_name=self.variant_name,
                     model_name=self._model.attr_model_name,
-                    instance_type=instance_type.name,
+                    instance_type=self.instance_type.name,
                     initial_instance_count=instances.initial,
                     initial_variant_weight=1.0,
-                    model_data_download_timeout_in_seconds=startup_timeout_seconds,
-                    container_startup_health_check_timeout_in_seconds=startup_timeout_seconds,
+                    model_data_download_timeout_in_seconds=timeout,
+                    container_startup_health_check_timeout_in_seconds=timeout,
                     volume_size_in_gb=None if local_nvme else volume_size_gb,
                 )
             ],
             kms_key_id=None if local_nvme else self.encryption_key.key_arn,
         )
         if local_nvme:
-            _common.acknowledge(
+            _nag.acknowledge(
                 self._config,
                 "AwsSolutions-SM3",
                 # A reason fixed in code, never built from spec text.
                 "the instance type has local NVMe storage, encrypted by the instance's "
                 "hardware; SageMaker refuses KmsKeyId for it",
             )
-        dims = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
-        # A dedicated endpoint always rolls back on errors: there is nothing else guarding it.
-        alarms = _common.rollback_alarms(
-            self,
-            self.endpoint_name,
-            dims,
-            error_rate_percent=rollback.error_rate_percent or error_rate_alarm_percent,
-            p95_latency_ms=rollback.p95_latency_ms,
-        )
-        self.rollback_alarms = tuple(alarms)
-        self._endpoint = sagemaker.CfnEndpoint(
-            self,
-            "Endpoint",
-            endpoint_name=self.endpoint_name,
-            endpoint_config_name=self._config.attr_endpoint_config_name,
-            deployment_config=_common.blue_green(rollout, alarms, instances),
+        self.rollback_alarms = tuple(self._rollback_alarms(rollback))
+        self._endpoint_resource = self._endpoint(
+            self._config, rollout or EndpointRollout(), self.rollback_alarms, instances
         )
         self.scalable_target: appscaling.ScalableTarget | None = None
         if autoscaling is not None:
-            target = appscaling.ScalableTarget(
-                self,
-                "Scaling",
-                service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-                resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
-                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                min_capacity=instances.min,
-                max_capacity=instances.max,
-                role=_common.autoscaling_role(self),
-            )
-            target.node.add_dependency(self._endpoint)
-            target.scale_to_track_metric(
-                "TargetTracking",
-                target_value=autoscaling.target,
-                predefined_metric=_VARIANT_METRIC[autoscaling.metric],
-                scale_in_cooldown=Duration.seconds(autoscaling.scale_in_cooldown_seconds),
-                scale_out_cooldown=Duration.seconds(autoscaling.scale_out_cooldown_seconds),
-            )
-            self.scalable_target = target
+            self._autoscale(autoscaling, instances)
+        engine = bound.engine or (ENGINES["djl-lmi"] if lmi is not None else None)
+        settings = lmi or LmiSettings()
+
+        def rules():
+            yield from checks.tp_matches_accelerators(settings.tensor_parallel_degree, None, info)
+            if engine is not None:
+                yield from checks.engine_matches_hardware(engine, info)
+            yield from checks.fp8_needs_hardware(settings.quantization, info)
+            region = Stack.of(self).region
+            if not Token.is_unresolved(bound.uri) and not Token.is_unresolved(region):
+                yield from checks.image_in_region(bound.uri, region)
+
+        add_rules(self, rules, SPELLING)
+
+    def _autoscale(self, autoscaling: Autoscaling, instances: Counts) -> None:
+        target = appscaling.ScalableTarget(
+            self,
+            "Scaling",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=instances.min,
+            max_capacity=instances.max,
+            role=roles.autoscaling_role(self),
+        )
+        target.node.add_dependency(self._endpoint_resource)
+        target.scale_to_track_metric(
+            "TargetTracking",
+            target_value=autoscaling.target,
+            predefined_metric=_VARIANT_METRIC[autoscaling.metric],
+            scale_in_cooldown=autoscaling.scale_in_cooldown,
+            scale_out_cooldown=autoscaling.scale_out_cooldown,
+        )
+        self.scalable_target = target
 
     @property
     def cfn_endpoint(self) -> sagemaker.CfnEndpoint:
-        return self._endpoint
+        """Escape hatch: the L1 endpoint (also `node.default_child`)."""
+        return self._endpoint_resource
 
     @property
     def cfn_endpoint_config(self) -> sagemaker.CfnEndpointConfig:
+        """Escape hatch: the L1 endpoint config."""
         return self._config
 
     @property
     def cfn_model(self) -> sagemaker.CfnModel:
+        """Escape hatch: the L1 SageMaker Model."""
         return self._model
+
+    @staticmethod
+    def from_endpoint_name(scope: Construct, id: str, endpoint_name: str) -> IDedicatedEndpoint:
+        """A single-model endpoint this app does not own, by name."""
+        return ImportedDedicatedEndpoint(scope, id, EndpointAttributes(endpoint_name), None)
+
+    @staticmethod
+    def from_endpoint_arn(scope: Construct, id: str, endpoint_arn: str) -> IDedicatedEndpoint:
+        """A single-model endpoint this app does not own, by ARN."""
+        name = name_from_arn(endpoint_arn, "endpoint", "endpoint")
+        return ImportedDedicatedEndpoint(scope, id, EndpointAttributes(name), endpoint_arn)
+
+    @staticmethod
+    def from_endpoint_attributes(
+        scope: Construct, id: str, attrs: EndpointAttributes
+    ) -> IDedicatedEndpoint:
+        """A single-model endpoint this app does not own, by its attributes."""
+        return ImportedDedicatedEndpoint(scope, id, attrs, None)

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from aws_cdk import Duration, Names, Stack
+from aws_cdk import Duration, Names, Resource, Stack, Token
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -15,9 +16,28 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from llmdeploy.catalog import engines
-from llmdeploy.constructs import _common
-from llmdeploy.constructs.endpoint import IEndpoint
-from llmdeploy.constructs.types import Autoscaling, Counts, ModelData, RollbackAlarms
+from llmdeploy.constructs import alarms, roles
+from llmdeploy.constructs.base import (
+    EndpointBase,
+    IDedicatedEndpoint,
+    IInferenceComponent,
+    IInferenceEndpoint,
+    add_rules,
+    checked_name,
+    name_from_arn,
+    network,
+)
+from llmdeploy.constructs.model import container_settings, sagemaker_model
+from llmdeploy.constructs.types import (
+    Autoscaling,
+    ComponentRollout,
+    ContainerImage,
+    Counts,
+    LmiSettings,
+    ModelData,
+    RollbackAlarms,
+)
+from llmdeploy.plan import checks
 
 _METRICS = appscaling.PredefinedMetric
 _PREDEFINED = {
@@ -28,10 +48,46 @@ _PREDEFINED = {
         _METRICS.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY
     ),
 }
+# How the rules (`plan.checks`) name this construct's props.
+SPELLING = {
+    "accelerators": "accelerators",
+    "memory_mib": "memory_mib",
+    "cpu_cores": "cpu_cores",
+    "tensor_parallel_degree": "lmi.tensor_parallel_degree",
+    "quantization": "lmi.quantization",
+    "copies_min": "copies.min",
+    "copies_max": "copies.max",
+    "engine": "image",
+    "image": "image",
+    "endpoint": "endpoint",
+    "add_autoscaling": "pass autoscaling=Autoscaling(target=4)",
+}
 
 
-class InferenceComponent(Construct):
-    """A model served by copies on an `LlmEndpoint` (or an imported endpoint).
+@dataclass(frozen=True)
+class InferenceComponentAttributes:
+    """An inference component this app does not own, and the endpoint it runs on."""
+
+    inference_component_name: str
+    endpoint: IInferenceEndpoint
+
+
+class _ImportedComponent(Resource, IInferenceComponent):
+    def __init__(self, scope, id, attrs: InferenceComponentAttributes, arn: str | None):
+        super().__init__(scope, id, environment_from_arn=arn)
+        self.inference_component_name = checked_name(
+            attrs.inference_component_name, "inference component name"
+        )
+        self.endpoint = attrs.endpoint
+        self._arn = arn
+
+    @property
+    def inference_component_arn(self) -> str:
+        return self._arn or IInferenceComponent.inference_component_arn.fget(self)  # type: ignore[attr-defined]
+
+
+class InferenceComponent(Resource, IInferenceComponent):
+    """A model served by copies on an `LlmEndpoint` (or an imported `IInferenceEndpoint`).
 
     Created: a SageMaker Model (image, weights, environment; weights in an S3 prefix are
     copied uncompressed) with its own execution role, which may read exactly this model's
@@ -41,26 +97,32 @@ class InferenceComponent(Construct):
     and target tracking, and when ``copies.min`` is 0 the wake-from-zero step policy and its
     NoCapacityInvocationFailures alarm, which fires on the first refused request.
 
-    :param endpoint: where the copies run.
-    :param image_uri: the serving container (e.g. a DJL-LMI image).
-    :param accelerators: GPUs or Neuron devices per copy.
+    At synth, llmdeploy's rules check the props as `llmdeploy validate` checks a spec (a copy
+    fits the endpoint's instances, tensor parallelism matches the accelerators, scale to zero
+    has autoscaling, the engine fits the hardware, the image is in the stack's region, the
+    endpoint hosts components): a broken rule fails `cdk synth` with its id and the fix.
+
+    :param endpoint: where the copies run: an `LlmEndpoint` or `LlmEndpoint.from_*`.
+    :param image: the serving container: ``ContainerImage.djl_lmi()`` (the catalog's image
+        for the stack's region), ``ContainerImage.djl_neuronx()``, ``ContainerImage.from_uri``.
+    :param accelerators: GPUs or NeuronCores per copy.
     :param memory_mib: host memory reserved per copy (SageMaker requires it).
     :param copies: ``Counts(min, initial, max)``; min 0 lets the model scale to zero.
     :param inference_component_name: default: derived from the construct path (stable).
-    :param model_data: default: none (the container downloads its weights).
-    :param environment: container variables (at most 16).
+    :param model_data: ``ModelData.from_s3_uri`` or ``from_bucket``. Default: none (the
+        container downloads its weights).
+    :param lmi: DJL-LMI settings, compiled to the container's environment as the YAML path
+        does (tensor parallelism defaults to ``accelerators``). Default: none.
+    :param environment: raw container variables on top of ``lmi``'s (at most 16 in all).
     :param cpu_cores: reserved per copy. Default: not reserved.
     :param autoscaling: default: none (the copy count stays at ``copies.initial``).
-    :param rollout_batch_copies, rollout_wait_seconds: the rolling update. Default: 1 copy,
-        2 minutes between batches. SageMaker's batch is 5% to 50% of the live copy count, which
-        autoscaling moves: the batch is compiled as the share of ``copies.max`` that is
-        ``rollout_batch_copies`` copies (50% for a one-copy model: one copy), at most half of
-        ``copies.max``; a rollback moves the same share (not SageMaker's default 100%, which
-        would need room for every old copy at once). docs/rollouts.md has the sources.
+    :param rollout: the rolling update of copies. Default: 1 copy at a time, 2 minutes
+        between batches (compiled as SageMaker's 5-50% share of ``copies.max``; a rollback
+        moves the same share, docs/rollouts.md).
     :param rollback: alarms that roll an update back. Default: none.
-    :param startup_timeout_seconds: for the weights download and the container's first
-        health check each (large models load slowly). Default: 1800 s.
-    :param network_isolation, vpc_subnets, security_groups: for the SageMaker Model.
+    :param startup_timeout: for the weights' download and the container's first health check
+        each (large models load slowly). Default: 30 minutes.
+    :param network_isolation, vpc, vpc_subnets, security_groups: for the SageMaker Model.
         Default: isolated, no VPC.
     :param role: the Model's execution role. Default: a new one with the grants above.
     """
@@ -70,37 +132,37 @@ class InferenceComponent(Construct):
         scope: Construct,
         id: str,
         *,
-        endpoint: IEndpoint,
-        image_uri: str,
+        endpoint: IInferenceEndpoint,
+        image: ContainerImage,
         accelerators: int,
         memory_mib: int,
         copies: Counts,
         inference_component_name: str | None = None,
         model_data: ModelData = ModelData(),
+        lmi: LmiSettings | None = None,
         environment: Mapping[str, str] | None = None,
         cpu_cores: float | None = None,
         autoscaling: Autoscaling | None = None,
-        rollout_batch_copies: int = 1,
-        rollout_wait_seconds: int = 120,
+        rollout: ComponentRollout | None = None,
         rollback: RollbackAlarms = RollbackAlarms(),
-        startup_timeout_seconds: int = 1800,
+        startup_timeout: Duration | None = None,
         network_isolation: bool = True,
-        vpc_subnets: Sequence[ec2.ISubnet] = (),
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         role: iam.IRole | None = None,
     ) -> None:
-        super().__init__(scope, id)
-        environment = dict(environment or {})
-        if not 60 <= startup_timeout_seconds <= 3600:
-            raise ValueError("startup_timeout_seconds must be between 60 and 3600")
+        rollout = rollout or ComponentRollout()
         _, most = engines.rolling_batch_limits(copies.max)
-        if not 1 <= rollout_batch_copies <= most:
+        if not 1 <= rollout.batch_copies <= most:
             raise ValueError(
-                f"rollout_batch_copies={rollout_batch_copies}: SageMaker replaces at most 50% of "
-                f"the copies per batch, {most} of copies.max {copies.max}. Set "
-                f"rollout_batch_copies between 1 and {most}, or raise copies.max to "
-                f"{2 * rollout_batch_copies}."
+                f"rollout batch_copies={rollout.batch_copies}: SageMaker replaces at most 50% "
+                f"of the copies per batch, {most} of copies.max {copies.max}. Set batch_copies "
+                f"between 1 and {most}, or raise copies.max to {2 * rollout.batch_copies}."
             )
+        if inference_component_name is not None:
+            checked_name(inference_component_name, "inference_component_name")
+        super().__init__(scope, id, physical_name=inference_component_name)
         self.endpoint = endpoint
         self.copies = copies
         self.inference_component_name = (
@@ -110,48 +172,74 @@ class InferenceComponent(Construct):
             ).lower()
         )
         name = self.inference_component_name
+        subnets, groups = network(self, vpc, vpc_subnets, security_groups)
         # Each model has its own execution role, which its SageMaker Model uses to pull the
         # image and read the weights. Grants of models sharing an endpoint never collide, and
         # the endpoint role's 10 KB of inline policy never caps how many models it hosts.
-        self.role = role or _common.model_role(self, name, in_vpc=bool(vpc_subnets))
-        self._model = _common.sagemaker_model(
+        self.role = role or roles.model_role(self, name, in_vpc=bool(subnets))
+        bound, env, timeout = container_settings(
+            self,
+            image,
+            lmi,
+            environment,
+            model_data,
+            devices=accelerators,
+            startup_timeout=startup_timeout,
+        )
+        self.image_uri = bound.uri
+        self._model = sagemaker_model(
             self,
             self.role,
-            image_uri,
+            bound.uri,
             model_data,
-            environment,
+            env,
             network_isolation=network_isolation,
-            subnets=vpc_subnets,
-            security_groups=security_groups,
+            subnets=subnets,
+            security_groups=groups,
+        )
+        self.rollback_alarms = tuple(
+            alarms.rollback_alarms(
+                self,
+                name,
+                {"InferenceComponentName": name},
+                error_rate_percent=rollback.error_rate_percent,
+                p95_latency_ms=rollback.p95_latency_ms,
+            )
+        )
+        self._component = self._build(
+            endpoint, accelerators, memory_mib, cpu_cores, copies, rollout, timeout
+        )
+        if isinstance(endpoint, EndpointBase):
+            self._component.node.add_dependency(endpoint.node.default_child)
+
+        self.scalable_target: appscaling.ScalableTarget | None = None
+        self.wake_alarm: cw.Alarm | None = None
+        if autoscaling is not None:
+            self._autoscale(autoscaling)
+        self._add_rules(
+            endpoint, bound, lmi or LmiSettings(), accelerators, memory_mib, cpu_cores, autoscaling
         )
 
-        dims = {"InferenceComponentName": name}
-        alarms = _common.rollback_alarms(
-            self,
-            name,
-            dims,
-            error_rate_percent=rollback.error_rate_percent,
-            p95_latency_ms=rollback.p95_latency_ms,
-        )
-        self.rollback_alarms = tuple(alarms)
+    def _build(self, endpoint, accelerators, memory_mib, cpu_cores, copies, rollout, timeout):
         ic = sagemaker.CfnInferenceComponent
         # A share, not a copy count: in SageMaker's 5-50% whatever count autoscaling has set.
-        batch_percent = engines.rolling_batch_percent(rollout_batch_copies, copies.max)
+        batch_percent = engines.rolling_batch_percent(rollout.batch_copies, copies.max)
         batch = ic.InferenceComponentCapacitySizeProperty(
             type="CAPACITY_PERCENT", value=batch_percent
         )
         batches = min(max(1, copies.max), -(-100 // batch_percent))
-        self._component = ic(
+        wait = rollout.wait_seconds
+        return ic(
             self,
             "Resource",
             endpoint_name=endpoint.endpoint_name,
             variant_name=endpoint.variant_name,
-            inference_component_name=name,
+            inference_component_name=self.inference_component_name,
             specification=ic.InferenceComponentSpecificationProperty(
                 model_name=self._model.attr_model_name,
                 startup_parameters=ic.InferenceComponentStartupParametersProperty(
-                    model_data_download_timeout_in_seconds=startup_timeout_seconds,
-                    container_startup_health_check_timeout_in_seconds=startup_timeout_seconds,
+                    model_data_download_timeout_in_seconds=timeout,
+                    container_startup_health_check_timeout_in_seconds=timeout,
                 ),
                 compute_resource_requirements=ic.InferenceComponentComputeResourceRequirementsProperty(
                     number_of_accelerator_devices_required=accelerators,
@@ -164,27 +252,56 @@ class InferenceComponent(Construct):
                 rolling_update_policy=ic.InferenceComponentRollingUpdatePolicyProperty(
                     maximum_batch_size=batch,
                     rollback_maximum_batch_size=batch,
-                    wait_interval_in_seconds=rollout_wait_seconds,
+                    wait_interval_in_seconds=wait,
                     # Each batch loads weights (up to the startup timeout) and bakes.
                     maximum_execution_timeout_in_seconds=min(
-                        28_800,
-                        max(600, (startup_timeout_seconds + rollout_wait_seconds) * batches),
+                        28_800, max(600, (timeout + wait) * batches)
                     ),
                 ),
                 auto_rollback_configuration=ic.AutoRollbackConfigurationProperty(
-                    alarms=[ic.AlarmProperty(alarm_name=a.alarm_name) for a in alarms]
+                    alarms=[ic.AlarmProperty(alarm_name=a.alarm_name) for a in self.rollback_alarms]
                 )
-                if alarms
+                if self.rollback_alarms
                 else None,
             ),
         )
-        if isinstance(endpoint, Construct) and hasattr(endpoint, "cfn_endpoint"):
-            self._component.node.add_dependency(endpoint.cfn_endpoint)
 
-        self.scalable_target: appscaling.ScalableTarget | None = None
-        self.wake_alarm: cw.Alarm | None = None
-        if autoscaling is not None:
-            self._autoscale(autoscaling)
+    def _add_rules(self, endpoint, bound, lmi, accelerators, memory_mib, cpu_cores, autoscaling):
+        """llmdeploy's rules on these props, run when the app synthesizes."""
+        instance = (
+            endpoint.instance_type.catalog if getattr(endpoint, "instance_type", None) else None
+        )
+        copies = self.copies
+
+        def rules():
+            if not isinstance(endpoint, IInferenceEndpoint):
+                kind = (
+                    "a dedicated endpoint"
+                    if isinstance(endpoint, IDedicatedEndpoint)
+                    else (f"{type(endpoint).__name__}")
+                )
+                yield checks.Finding(
+                    "inference-component-on-shared-endpoint",
+                    "endpoint",
+                    f"{kind} hosts no inference components: SageMaker refuses one there",
+                    endpoint.endpoint_name,
+                    "place the component on an LlmEndpoint (or LlmEndpoint.from_endpoint_name)",
+                )
+            yield from checks.copy_fits_instance(instance, accelerators, memory_mib, cpu_cores)
+            yield from checks.tp_matches_accelerators(
+                lmi.tensor_parallel_degree, accelerators, instance
+            )
+            yield from checks.scale_to_zero_needs_autoscaling(
+                copies.min, copies.initial, copies.max, autoscaling is not None
+            )
+            if bound.engine is not None:
+                yield from checks.engine_matches_hardware(bound.engine, instance)
+            yield from checks.fp8_needs_hardware(lmi.quantization, instance)
+            region = Stack.of(self).region
+            if not Token.is_unresolved(bound.uri) and not Token.is_unresolved(region):
+                yield from checks.image_in_region(bound.uri, region)
+
+        add_rules(self, rules, SPELLING)
 
     def _autoscale(self, scaling: Autoscaling) -> None:
         target = appscaling.ScalableTarget(
@@ -195,15 +312,15 @@ class InferenceComponent(Construct):
             scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
             min_capacity=self.copies.min,
             max_capacity=self.copies.max,
-            role=_common.autoscaling_role(self),
+            role=roles.autoscaling_role(self),
         )
         target.node.add_dependency(self._component)
         target.scale_to_track_metric(
             "TargetTracking",
             target_value=scaling.target,
             predefined_metric=_PREDEFINED[scaling.metric.value],
-            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
-            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
+            scale_in_cooldown=scaling.scale_in_cooldown,
+            scale_out_cooldown=scaling.scale_out_cooldown,
         )
         self.scalable_target = target
         if self.copies.min > 0:
@@ -235,54 +352,44 @@ class InferenceComponent(Construct):
 
     @property
     def cfn_inference_component(self) -> sagemaker.CfnInferenceComponent:
-        """Escape hatch: the L1 inference component."""
+        """Escape hatch: the L1 inference component (also `node.default_child`)."""
         return self._component
 
     @property
-    def cfn_model(self) -> sagemaker.CfnModel | None:
-        """Escape hatch: the L1 model (only for weights in an S3 prefix)."""
+    def cfn_model(self) -> sagemaker.CfnModel:
+        """Escape hatch: the L1 SageMaker Model the copies run."""
         return self._model
 
-    @property
-    def inference_component_arn(self) -> str:
-        return Stack.of(self).format_arn(
-            service="sagemaker",
-            resource="inference-component",
-            resource_name=self.inference_component_name.lower(),
+    def apply_removal_policy(self, policy) -> None:
+        """Apply ``policy`` to the inference component and its SageMaker Model."""
+        self._component.apply_removal_policy(policy)
+        self._model.apply_removal_policy(policy)
+
+    @staticmethod
+    def from_inference_component_name(
+        scope: Construct, id: str, inference_component_name: str, endpoint: IInferenceEndpoint
+    ) -> IInferenceComponent:
+        """A component this app does not own, on ``endpoint``, by name."""
+        return _ImportedComponent(
+            scope, id, InferenceComponentAttributes(inference_component_name, endpoint), None
         )
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` invoke this model through its endpoint."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
-            resource_arns=[self.endpoint.endpoint_arn, self.inference_component_arn],
+    @staticmethod
+    def from_inference_component_arn(
+        scope: Construct, id: str, inference_component_arn: str, endpoint: IInferenceEndpoint
+    ) -> IInferenceComponent:
+        """A component this app does not own, on ``endpoint``, by ARN."""
+        name = name_from_arn(inference_component_arn, "inference-component", "inference component")
+        return _ImportedComponent(
+            scope,
+            id,
+            InferenceComponentAttributes(name, endpoint),
+            inference_component_arn,
         )
 
-    def metric(
-        self, metric_name: str, *, statistic: str = "Sum", period: Duration | None = None
-    ) -> cw.Metric:
-        """A metric of this inference component in AWS/SageMaker."""
-        return _common.sagemaker_metric(
-            metric_name,
-            {"InferenceComponentName": self.inference_component_name},
-            statistic=statistic,
-            period=period,
-        )
-
-    def metric_invocations(self, **kw) -> cw.Metric:
-        return self.metric("Invocations", **kw)
-
-    def metric_invocation_5xx_errors(self, **kw) -> cw.Metric:
-        return self.metric("Invocation5XXErrors", **kw)
-
-    def metric_model_latency(self, *, statistic: str = "p95", **kw) -> cw.Metric:
-        """Microseconds, as SageMaker reports it."""
-        return self.metric("ModelLatency", statistic=statistic, **kw)
-
-    def metric_no_capacity_invocation_failures(self, **kw) -> cw.Metric:
-        """Requests refused because no copy was running (scale to zero)."""
-        return self.metric("NoCapacityInvocationFailures", **kw)
-
-    def metric_concurrent_requests_per_copy(self, *, statistic: str = "Maximum", **kw) -> cw.Metric:
-        return self.metric("ConcurrentRequestsPerCopy", statistic=statistic, **kw)
+    @staticmethod
+    def from_inference_component_attributes(
+        scope: Construct, id: str, attrs: InferenceComponentAttributes
+    ) -> IInferenceComponent:
+        """A component this app does not own, by its attributes."""
+        return _ImportedComponent(scope, id, attrs, None)

@@ -1,31 +1,102 @@
-"""Value types of the constructs' props: small, frozen, in SageMaker's own words."""
+"""Value types of the constructs' props: small, frozen, in SageMaker's own words; every
+time is a `Duration`, as in aws-cdk-lib."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from llmdeploy.catalog import engines
 from llmdeploy.catalog import instances as catalog
+from llmdeploy.plan.resolve import LmiSettings
+
+__all__ = [
+    "Autoscaling",
+    "ComponentRollout",
+    "ContainerImage",
+    "Counts",
+    "EndpointRollout",
+    "InstanceType",
+    "LmiSettings",
+    "ModelData",
+    "RollbackAlarms",
+    "RolloutStrategy",
+    "RoutingStrategy",
+    "ScalingMetric",
+]
 
 
 class InstanceType:
-    """A SageMaker hosting instance type (an open set: `InstanceType.of("ml.g6e.xlarge")`)."""
+    """A SageMaker hosting instance type: a constant (`InstanceType.G6_12XLARGE`, one per type
+    in llmdeploy's catalog) or any other by name (`InstanceType.of("ml.g6e.xlarge")`). A plain
+    string is accepted wherever a construct takes one."""
+
+    G5_XLARGE: ClassVar[InstanceType]
+    G5_2XLARGE: ClassVar[InstanceType]
+    G5_4XLARGE: ClassVar[InstanceType]
+    G5_8XLARGE: ClassVar[InstanceType]
+    G5_16XLARGE: ClassVar[InstanceType]
+    G5_12XLARGE: ClassVar[InstanceType]
+    G5_24XLARGE: ClassVar[InstanceType]
+    G5_48XLARGE: ClassVar[InstanceType]
+    G6_XLARGE: ClassVar[InstanceType]
+    G6_2XLARGE: ClassVar[InstanceType]
+    G6_4XLARGE: ClassVar[InstanceType]
+    G6_8XLARGE: ClassVar[InstanceType]
+    G6_16XLARGE: ClassVar[InstanceType]
+    G6_12XLARGE: ClassVar[InstanceType]
+    G6_24XLARGE: ClassVar[InstanceType]
+    G6_48XLARGE: ClassVar[InstanceType]
+    G6E_XLARGE: ClassVar[InstanceType]
+    G6E_2XLARGE: ClassVar[InstanceType]
+    G6E_4XLARGE: ClassVar[InstanceType]
+    G6E_8XLARGE: ClassVar[InstanceType]
+    G6E_16XLARGE: ClassVar[InstanceType]
+    G6E_12XLARGE: ClassVar[InstanceType]
+    G6E_24XLARGE: ClassVar[InstanceType]
+    G6E_48XLARGE: ClassVar[InstanceType]
+    P4D_24XLARGE: ClassVar[InstanceType]
+    P4DE_24XLARGE: ClassVar[InstanceType]
+    P5_48XLARGE: ClassVar[InstanceType]
+    P5E_48XLARGE: ClassVar[InstanceType]
+    P5EN_48XLARGE: ClassVar[InstanceType]
+    INF2_XLARGE: ClassVar[InstanceType]
+    INF2_8XLARGE: ClassVar[InstanceType]
+    INF2_24XLARGE: ClassVar[InstanceType]
+    INF2_48XLARGE: ClassVar[InstanceType]
+    TRN1_2XLARGE: ClassVar[InstanceType]
+    TRN1_32XLARGE: ClassVar[InstanceType]
+    TRN1N_32XLARGE: ClassVar[InstanceType]
 
     def __init__(self, name: str):
-        if not name.startswith("ml."):
-            raise ValueError(f"instance type {name!r} must start with 'ml.' (e.g. ml.g6e.12xlarge)")
+        if not isinstance(name, str) or not re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", name):
+            raise ValueError(
+                f"instance type {name!r}: give a SageMaker hosting type, e.g. ml.g6e.12xlarge"
+            )
         self.name = name
 
     @classmethod
-    def of(cls, name: str) -> InstanceType:
-        return cls(name)
+    def of(cls, name: InstanceType | str) -> InstanceType:
+        """``name`` as an InstanceType (an InstanceType is returned as it is)."""
+        return name if isinstance(name, InstanceType) else cls(name)
+
+    @property
+    def catalog(self) -> catalog.InstanceType | None:
+        """What llmdeploy's catalog knows of the type (devices, memory), or None."""
+        return catalog.get(self.name)
 
     @property
     def has_local_nvme(self) -> bool:
         """SageMaker refuses KmsKeyId and VolumeSizeInGB for instance types with local NVMe
         storage (encrypted by the instance's hardware). Unknown types are assumed to have it,
         which is the choice that never breaks a deployment."""
-        info = catalog.get(self.name)
+        info = self.catalog
         return True if info is None else info.local_nvme
 
     def __repr__(self) -> str:
@@ -41,10 +112,42 @@ class InstanceType:
         return hash(self.name)
 
 
-for _name in catalog.names():
-    setattr(
-        InstanceType, _name[3:].replace(".", "_").replace("-", "_").upper(), InstanceType(_name)
-    )
+InstanceType.G5_XLARGE = InstanceType("ml.g5.xlarge")
+InstanceType.G5_2XLARGE = InstanceType("ml.g5.2xlarge")
+InstanceType.G5_4XLARGE = InstanceType("ml.g5.4xlarge")
+InstanceType.G5_8XLARGE = InstanceType("ml.g5.8xlarge")
+InstanceType.G5_16XLARGE = InstanceType("ml.g5.16xlarge")
+InstanceType.G5_12XLARGE = InstanceType("ml.g5.12xlarge")
+InstanceType.G5_24XLARGE = InstanceType("ml.g5.24xlarge")
+InstanceType.G5_48XLARGE = InstanceType("ml.g5.48xlarge")
+InstanceType.G6_XLARGE = InstanceType("ml.g6.xlarge")
+InstanceType.G6_2XLARGE = InstanceType("ml.g6.2xlarge")
+InstanceType.G6_4XLARGE = InstanceType("ml.g6.4xlarge")
+InstanceType.G6_8XLARGE = InstanceType("ml.g6.8xlarge")
+InstanceType.G6_16XLARGE = InstanceType("ml.g6.16xlarge")
+InstanceType.G6_12XLARGE = InstanceType("ml.g6.12xlarge")
+InstanceType.G6_24XLARGE = InstanceType("ml.g6.24xlarge")
+InstanceType.G6_48XLARGE = InstanceType("ml.g6.48xlarge")
+InstanceType.G6E_XLARGE = InstanceType("ml.g6e.xlarge")
+InstanceType.G6E_2XLARGE = InstanceType("ml.g6e.2xlarge")
+InstanceType.G6E_4XLARGE = InstanceType("ml.g6e.4xlarge")
+InstanceType.G6E_8XLARGE = InstanceType("ml.g6e.8xlarge")
+InstanceType.G6E_16XLARGE = InstanceType("ml.g6e.16xlarge")
+InstanceType.G6E_12XLARGE = InstanceType("ml.g6e.12xlarge")
+InstanceType.G6E_24XLARGE = InstanceType("ml.g6e.24xlarge")
+InstanceType.G6E_48XLARGE = InstanceType("ml.g6e.48xlarge")
+InstanceType.P4D_24XLARGE = InstanceType("ml.p4d.24xlarge")
+InstanceType.P4DE_24XLARGE = InstanceType("ml.p4de.24xlarge")
+InstanceType.P5_48XLARGE = InstanceType("ml.p5.48xlarge")
+InstanceType.P5E_48XLARGE = InstanceType("ml.p5e.48xlarge")
+InstanceType.P5EN_48XLARGE = InstanceType("ml.p5en.48xlarge")
+InstanceType.INF2_XLARGE = InstanceType("ml.inf2.xlarge")
+InstanceType.INF2_8XLARGE = InstanceType("ml.inf2.8xlarge")
+InstanceType.INF2_24XLARGE = InstanceType("ml.inf2.24xlarge")
+InstanceType.INF2_48XLARGE = InstanceType("ml.inf2.48xlarge")
+InstanceType.TRN1_2XLARGE = InstanceType("ml.trn1.2xlarge")
+InstanceType.TRN1_32XLARGE = InstanceType("ml.trn1.32xlarge")
+InstanceType.TRN1N_32XLARGE = InstanceType("ml.trn1n.32xlarge")
 
 
 class RoutingStrategy(enum.Enum):
@@ -82,6 +185,12 @@ class Counts:
             )
 
 
+def _seconds(value: Duration, what: str) -> int:
+    if not isinstance(value, Duration):
+        raise TypeError(f"{what}: give a Duration (e.g. Duration.minutes(10)), not {value!r}")
+    return int(value.to_seconds())
+
+
 @dataclass(frozen=True)
 class EndpointRollout:
     """Blue/green rollout of endpoint (instance) changes. Default: all at once, then 10
@@ -90,25 +199,73 @@ class EndpointRollout:
 
     strategy: RolloutStrategy = RolloutStrategy.ALL_AT_ONCE
     traffic_percent: int = 10
-    wait_seconds: int = 600
+    wait: Duration = field(default_factory=lambda: Duration.minutes(10))
+
+    def __post_init__(self) -> None:
+        _seconds(self.wait, "EndpointRollout.wait")
+
+    @property
+    def wait_seconds(self) -> int:
+        return _seconds(self.wait, "EndpointRollout.wait")
+
+
+@dataclass(frozen=True)
+class ComponentRollout:
+    """Rolling update of an inference component's copies: ``batch_copies`` new copies at a
+    time (compiled as SageMaker's 5-50% of the copies, docs/rollouts.md), ``wait`` between
+    batches while the rollback alarms watch."""
+
+    batch_copies: int = 1
+    wait: Duration = field(default_factory=lambda: Duration.minutes(2))
+
+    def __post_init__(self) -> None:
+        _seconds(self.wait, "ComponentRollout.wait")
+
+    @property
+    def wait_seconds(self) -> int:
+        return _seconds(self.wait, "ComponentRollout.wait")
 
 
 @dataclass(frozen=True)
 class Autoscaling:
-    """Target tracking on copies; with ``Counts.min == 0`` also wake from zero."""
+    """Target tracking on copies (instances, for a dedicated endpoint); with ``Counts.min ==
+    0`` also wake from zero."""
 
     target: float
     metric: ScalingMetric = ScalingMetric.CONCURRENT_REQUESTS_PER_COPY
-    scale_in_cooldown_seconds: int = 300
-    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown: Duration = field(default_factory=lambda: Duration.minutes(5))
+    scale_out_cooldown: Duration = field(default_factory=lambda: Duration.minutes(1))
+
+    def __post_init__(self) -> None:
+        if not self.target > 0:
+            raise ValueError(f"Autoscaling.target {self.target}: give a positive target")
+        _seconds(self.scale_in_cooldown, "Autoscaling.scale_in_cooldown")
+        _seconds(self.scale_out_cooldown, "Autoscaling.scale_out_cooldown")
 
 
 @dataclass(frozen=True)
 class RollbackAlarms:
-    """Alarms that roll a rolling update back: error rate (%) and p95 model latency (ms)."""
+    """Alarms that roll a deployment back: the 5XX error rate (%) and p95 model latency."""
 
     error_rate_percent: float | None = None
-    p95_latency_ms: int | None = None
+    p95_latency: Duration | None = None
+
+    def __post_init__(self) -> None:
+        if self.error_rate_percent is not None and not 0 < self.error_rate_percent <= 100:
+            raise ValueError(
+                f"RollbackAlarms.error_rate_percent {self.error_rate_percent}: give 0 < % <= 100"
+            )
+        if self.p95_latency is not None and not isinstance(self.p95_latency, Duration):
+            raise TypeError(
+                f"RollbackAlarms.p95_latency: give a Duration (e.g. Duration.millis(800)), not "
+                f"{self.p95_latency!r}"
+            )
+
+    @property
+    def p95_latency_ms(self) -> int | None:
+        if self.p95_latency is None:
+            return None
+        return int(self.p95_latency.to_milliseconds())
 
 
 @dataclass(frozen=True)
@@ -117,12 +274,34 @@ class ModelData:
     /opt/ml/model), a single .tar.gz in S3, or nothing (the container downloads them)."""
 
     s3_uri: str | None = None
+    bucket_construct: s3.IBucket | None = None  # from_bucket: grants through the bucket
 
     @classmethod
-    def from_s3(cls, uri: str) -> ModelData:
-        if not uri.startswith("s3://"):
+    def from_s3_uri(cls, uri: str) -> ModelData:
+        """``s3://bucket/prefix/`` (a folder: end it with /) or ``s3://bucket/model.tar.gz``."""
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
             raise ValueError(f"model data {uri!r} must be an s3:// URI")
         return cls(uri)
+
+    from_s3 = from_s3_uri  # the earlier name
+
+    @classmethod
+    def from_bucket(cls, bucket: s3.IBucket, key_prefix: str) -> ModelData:
+        """The folder (``key_prefix`` ending in /) or .tar.gz object ``key_prefix`` in
+        ``bucket``, which may be created in this app."""
+        if (
+            not isinstance(key_prefix, str)
+            or Token.is_unresolved(key_prefix)
+            or not (key_prefix.endswith("/") or key_prefix.endswith(".tar.gz"))
+            or key_prefix.startswith("/")
+            or any(c in key_prefix for c in "*?$")
+        ):
+            raise ValueError(
+                f"key_prefix {key_prefix!r}: give the weights' folder ending in / (e.g. "
+                "'llama-3-8b/1/') or a .tar.gz key, without wildcards: the model's role may "
+                "read exactly that"
+            )
+        return cls(f"s3://{bucket.bucket_name}/{key_prefix}", bucket)
 
     @property
     def compressed(self) -> bool:
@@ -138,3 +317,63 @@ class ModelData:
             return ""
         parts = self.s3_uri[5:].split("/", 1)
         return parts[1] if len(parts) == 2 else ""
+
+
+@dataclass(frozen=True)
+class BoundImage:
+    uri: str
+    engine: engines.Engine | None  # known for DJL images from the catalog
+
+
+class ContainerImage:
+    """The serving container: a DJL image from llmdeploy's catalog for the stack's region
+    (`djl_lmi`, `djl_neuronx`), or any image by URI (`from_uri`)."""
+
+    def __init__(self, *, uri: str | None = None, engine: str | None = None, version=None):
+        self._uri, self._engine, self._version = uri, engine, version
+
+    @classmethod
+    def from_uri(cls, uri: str) -> ContainerImage:
+        if not isinstance(uri, str) or not uri:
+            raise ValueError(f"image {uri!r}: give an image URI")
+        return cls(uri=uri)
+
+    @classmethod
+    def djl_lmi(cls, version: str | None = None) -> ContainerImage:
+        """DJL-LMI (vLLM and friends, NVIDIA GPUs). Default: llmdeploy's pinned version."""
+        return cls._djl("djl-lmi", version)
+
+    @classmethod
+    def djl_neuronx(cls, version: str | None = None) -> ContainerImage:
+        """DJL for AWS Neuron (Inferentia2, Trainium). Default: llmdeploy's pinned version."""
+        return cls._djl("djl-neuronx", version)
+
+    @classmethod
+    def _djl(cls, engine: str, version: str | None) -> ContainerImage:
+        spec = engines.ENGINES[engine]
+        version = version or spec.default_version
+        if version not in spec.versions:
+            shown = ", ".join(spec.versions[-5:])
+            raise ValueError(f"{engine} has no version {version!r} (recent: {shown})")
+        return cls(engine=engine, version=version)
+
+    @property
+    def engine(self) -> engines.Engine | None:
+        return engines.ENGINES[self._engine] if self._engine else None
+
+    def bind(self, scope: Construct) -> BoundImage:
+        """The image for ``scope``'s stack: a catalog image needs the stack's region."""
+        if self._uri is not None:
+            return BoundImage(self._uri, None)
+        region = Stack.of(scope).region
+        engine = engines.ENGINES[self._engine]
+        if Token.is_unresolved(region):
+            raise ValueError(
+                f"ContainerImage.{self._engine.replace('-', '_')}: the stack has no region; "
+                "give the stack env=Environment(account=..., region=...), or use "
+                "ContainerImage.from_uri"
+            )
+        uri = engine.image_uri(self._version, region)
+        if uri is None:
+            raise ValueError(f"no {self._engine} {self._version} image is published in {region}")
+        return BoundImage(uri, engine)

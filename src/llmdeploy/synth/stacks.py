@@ -21,6 +21,8 @@ from constructs import Construct
 
 from llmdeploy.constructs import (
     Autoscaling,
+    ComponentRollout,
+    ContainerImage,
     Counts,
     DedicatedEndpoint,
     EndpointRollout,
@@ -44,6 +46,7 @@ from llmdeploy.constructs.dashboards import (
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
 from llmdeploy.spec.models import Endpoint, Environment
+from llmdeploy.synth.layout import PlannedStack, plan_stacks
 from llmdeploy.synth.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER, Names
 
 # CloudFormation's limit for a template sent in a request (deploy/actions.MAX_TEMPLATE_BODY,
@@ -71,35 +74,38 @@ def add_environment(
     app: cdk.App, env: ResolvedEnvironment, models: Sequence[str] = ()
 ) -> list[cdk.Stack]:
     """Add the environment's stacks to ``app``: every endpoint and model, or only the named
-    models and the endpoints they live on."""
-    known = {m.name for m in env.models}
-    unknown = [m for m in models if m not in known]
-    if unknown:
-        raise LlmdeployError(
-            f"no model {', '.join(map(repr, unknown))} in environment '{env.name}' "
-            f"(models: {', '.join(sorted(known))})"
-        )
-    chosen = [m for m in env.models if not models or m.name in models]
+    models and the endpoints they live on (`layout.plan_stacks` chooses)."""
+    return add_stacks(app, env, plan_stacks(env, models))
+
+
+def add_stacks(
+    app: cdk.App, env: ResolvedEnvironment, planned: Sequence[PlannedStack]
+) -> list[cdk.Stack]:
+    """Add exactly the ``planned`` stacks to ``app``, in their order; a model stack depends on
+    its endpoint's stack where both are in the app. A subset builds each stack as the whole
+    environment does: the synth cache and the parallel synth rely on it (tests/synth/
+    test_cache.py compares the bytes)."""
     spec = env.doc.spec
     names = Names(spec.stack_prefix)
-    endpoint_stacks: dict[str, cdk.Stack] = {}
-    wanted_endpoints = {m.endpoint.name for m in chosen if m.endpoint} if models else None
-    for ep in spec.spec.endpoints:
-        if wanted_endpoints is None or ep.name in wanted_endpoints:
-            endpoint_stacks[ep.name] = _endpoint_stack(app, spec, ep, names)
-    stacks = list(endpoint_stacks.values())
-    for m in chosen:
-        if m.dedicated:
-            stacks.append(_dedicated_stack(app, spec, m, names))
+    by_name = {m.name: m for m in env.models}
+    endpoints = {ep.name: ep for ep in spec.spec.endpoints}
+    built: dict[str, cdk.Stack] = {}
+    for p in planned:
+        if p.kind == "endpoint":
+            stack = _endpoint_stack(app, spec, endpoints[p.subject], names)
+        elif p.kind == "dedicated":
+            stack = _dedicated_stack(app, spec, by_name[p.subject], names)
+        elif p.kind == "model":
+            stack = _model_stack(app, spec, by_name[p.subject], names)
+            for dependency in p.depends_on:
+                if dependency in built:
+                    stack.add_stack_dependency(built[dependency])
+        elif p.kind == "dashboards":
+            stack = _dashboards_stack(app, env, names)
         else:
-            stack = _model_stack(app, spec, m, names)
-            stack.add_stack_dependency(endpoint_stacks[m.endpoint.name])
-            stacks.append(stack)
-    if not models:
-        # Only with the whole environment: `deploy <model>` touches what it did before, and
-        # the next full deploy (or diff) brings the dashboards up to date.
-        stacks.append(_dashboards_stack(app, env, names))
-    return stacks
+            raise LlmdeployError(f"stack {p.name}: unknown kind {p.kind!r}")
+        built[p.name] = stack
+    return list(built.values())
 
 
 def _stack(app: cdk.App, spec: Environment, name: str, description: str) -> cdk.Stack:
@@ -157,10 +163,12 @@ def _endpoint_stack(app: cdk.App, spec: Environment, ep: Endpoint, names: Names)
         instances=Counts(ep.instances.min, ep.instances.initial, ep.instances.max),
         routing=_ROUTING[ep.routing],
         rollout=EndpointRollout(
-            _ROLLOUT[ep.rollout.strategy], ep.rollout.traffic_percent, ep.rollout.wait_seconds
+            _ROLLOUT[ep.rollout.strategy],
+            ep.rollout.traffic_percent,
+            cdk.Duration.seconds(ep.rollout.wait_seconds),
         ),
         encryption_key=key,
-        vpc_subnets=subnets,
+        vpc_subnets=ec2.SubnetSelection(subnets=subnets) if subnets else None,
         security_groups=groups,
         network_isolation=spec.spec.security.network_isolation,
         volume_size_gb=ep.volume_size_gb,
@@ -188,7 +196,7 @@ def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names
         "Model",
         endpoint=endpoint,
         inference_component_name=names.inference_component(m.name),
-        image_uri=_image(m),
+        image=ContainerImage.from_uri(_image(m)),
         model_data=ModelData(s.source.s3_uri),
         environment=m.environment,
         accelerators=s.resources.accelerators,
@@ -196,14 +204,13 @@ def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names
         cpu_cores=s.resources.cpu_cores,
         copies=Counts(s.copies.min, s.copies.initial, s.copies.max),
         autoscaling=_autoscaling(m),
-        rollout_batch_copies=s.rollout.batch_copies,
-        rollout_wait_seconds=s.rollout.wait_seconds,
-        rollback=RollbackAlarms(
-            s.rollout.rollback_on.error_rate_percent, s.rollout.rollback_on.p95_latency_ms
+        rollout=ComponentRollout(
+            s.rollout.batch_copies, cdk.Duration.seconds(s.rollout.wait_seconds)
         ),
-        startup_timeout_seconds=startup_timeout(m),
+        rollback=_rollback(m, default_error_rate=None),
+        startup_timeout=cdk.Duration.seconds(startup_timeout(m)),
         network_isolation=spec.spec.security.network_isolation,
-        vpc_subnets=subnets,
+        vpc_subnets=ec2.SubnetSelection(subnets=subnets) if subnets else None,
         security_groups=groups,
     )
     copies = _capacity_parameter(
@@ -233,16 +240,15 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
         endpoint_name=names.endpoint(m.name),
         instance_type=InstanceType.of(ded.instance_type),
         instances=Counts(ded.instances.min, ded.instances.initial, ded.instances.max),
-        image_uri=_image(m),
+        image=ContainerImage.from_uri(_image(m)),
         model_data=ModelData(s.source.s3_uri),
         environment=m.environment,
         autoscaling=_autoscaling(m),
-        rollback=RollbackAlarms(
-            s.rollout.rollback_on.error_rate_percent, s.rollout.rollback_on.p95_latency_ms
-        ),
-        startup_timeout_seconds=startup_timeout(m),
+        # A dedicated endpoint always rolls back on errors: nothing else guards it.
+        rollback=_rollback(m, default_error_rate=5),
+        startup_timeout=cdk.Duration.seconds(startup_timeout(m)),
         encryption_key=key,
-        vpc_subnets=subnets,
+        vpc_subnets=ec2.SubnetSelection(subnets=subnets) if subnets else None,
         security_groups=groups,
         network_isolation=spec.spec.security.network_isolation,
     )
@@ -362,9 +368,16 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
     return Autoscaling(
         target=a.target,
         metric=_METRIC[a.metric],
-        scale_in_cooldown_seconds=a.scale_in_cooldown_seconds,
-        scale_out_cooldown_seconds=a.scale_out_cooldown_seconds,
+        scale_in_cooldown=cdk.Duration.seconds(a.scale_in_cooldown_seconds),
+        scale_out_cooldown=cdk.Duration.seconds(a.scale_out_cooldown_seconds),
     )
+
+
+def _rollback(m: ResolvedModel, *, default_error_rate: float | None) -> RollbackAlarms:
+    on = m.spec.spec.rollout.rollback_on
+    error_rate = on.error_rate_percent if on.error_rate_percent is not None else default_error_rate
+    latency = on.p95_latency_ms
+    return RollbackAlarms(error_rate, cdk.Duration.millis(latency) if latency is not None else None)
 
 
 def startup_timeout(m: ResolvedModel) -> int:
