@@ -35,14 +35,16 @@ from llmdeploy.catalog.engines import (
     LINEAR_STEP_PERCENT,
     TRAFFIC_SHIFTING_MIN_INSTANCES,
 )
-from llmdeploy.constructs import alarms, roles
+from llmdeploy.constructs import _nag, alarms, roles
 from llmdeploy.constructs.types import (
+    BoundImage,
     Counts,
     EndpointRollout,
     InstanceType,
     RollbackAlarms,
     RolloutStrategy,
 )
+from llmdeploy.plan import checks
 from llmdeploy.plan.checks import Finding
 
 DEFAULT_VARIANT = "AllTraffic"
@@ -264,6 +266,24 @@ class _Rules:
             else:
                 errors.append(text)
         return errors
+
+
+def image_region(scope: Construct, bound: BoundImage) -> Iterable[Finding]:
+    """image-in-region, where the image and the stack's region are both known at synth."""
+    region = Stack.of(scope).region
+    if Token.is_unresolved(bound.uri) or Token.is_unresolved(region):
+        return ()
+    return checks.image_in_region(bound.uri, region)
+
+
+def acknowledge_local_nvme(config: Construct) -> None:
+    _nag.acknowledge(
+        config,
+        "AwsSolutions-SM3",
+        # A reason fixed in code, never built from spec text.
+        "the instance type has local NVMe storage, encrypted by the instance's hardware; "
+        "SageMaker refuses KmsKeyId for it",
+    )
 
 
 def add_rules(

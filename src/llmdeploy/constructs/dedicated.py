@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -13,19 +13,22 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from llmdeploy.catalog.engines import ENGINES
-from llmdeploy.constructs import _nag, roles
+from llmdeploy.constructs import roles
 from llmdeploy.constructs.base import (
     DEFAULT_VARIANT,
     EndpointAttributes,
     EndpointBase,
     IDedicatedEndpoint,
     ImportedDedicatedEndpoint,
+    acknowledge_local_nvme,
     add_rules,
+    image_region,
     name_from_arn,
 )
 from llmdeploy.constructs.model import container_settings, sagemaker_model
 from llmdeploy.constructs.types import (
     Autoscaling,
+    BoundImage,
     ContainerImage,
     Counts,
     EndpointRollout,
@@ -126,7 +129,6 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
             log_retention=log_retention,
             variant_name=variant_name,
         )
-        local_nvme = self.local_nvme
         info = self.instance_type.catalog
         bound, env, timeout = container_settings(
             self,
@@ -148,7 +150,21 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
             subnets=self.subnets,
             security_groups=self.security_groups,
         )
-        self._config = sagemaker.CfnEndpointConfig(
+        self._config = self._endpoint_config(instances, timeout, volume_size_gb)
+        self.rollback_alarms = tuple(self._rollback_alarms(rollback))
+        self._endpoint_resource = self._endpoint(
+            self._config, rollout or EndpointRollout(), self.rollback_alarms, instances
+        )
+        self.scalable_target: appscaling.ScalableTarget | None = None
+        if autoscaling is not None:
+            self._autoscale(autoscaling, instances)
+        self._add_rules(bound, lmi)
+
+    def _endpoint_config(
+        self, instances: Counts, timeout: int, volume_size_gb: int | None
+    ) -> sagemaker.CfnEndpointConfig:
+        local_nvme = self.local_nvme
+        config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[
@@ -166,20 +182,12 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
             kms_key_id=None if local_nvme else self.encryption_key.key_arn,
         )
         if local_nvme:
-            _nag.acknowledge(
-                self._config,
-                "AwsSolutions-SM3",
-                # A reason fixed in code, never built from spec text.
-                "the instance type has local NVMe storage, encrypted by the instance's "
-                "hardware; SageMaker refuses KmsKeyId for it",
-            )
-        self.rollback_alarms = tuple(self._rollback_alarms(rollback))
-        self._endpoint_resource = self._endpoint(
-            self._config, rollout or EndpointRollout(), self.rollback_alarms, instances
-        )
-        self.scalable_target: appscaling.ScalableTarget | None = None
-        if autoscaling is not None:
-            self._autoscale(autoscaling, instances)
+            acknowledge_local_nvme(config)
+        return config
+
+    def _add_rules(self, bound: BoundImage, lmi: LmiSettings | None) -> None:
+        """llmdeploy's rules on these props, run when the app synthesizes."""
+        info = self.instance_type.catalog
         engine = bound.engine or (ENGINES["djl-lmi"] if lmi is not None else None)
         settings = lmi or LmiSettings()
 
@@ -188,9 +196,7 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
             if engine is not None:
                 yield from checks.engine_matches_hardware(engine, info)
             yield from checks.fp8_needs_hardware(settings.quantization, info)
-            region = Stack.of(self).region
-            if not Token.is_unresolved(bound.uri) and not Token.is_unresolved(region):
-                yield from checks.image_in_region(bound.uri, region)
+            yield from image_region(self, bound)
 
         add_rules(self, rules, SPELLING)
 

@@ -10,13 +10,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from llmdeploy.constructs import _nag
 from llmdeploy.constructs.base import (
     DEFAULT_VARIANT,
     EndpointAttributes,
     EndpointBase,
     IInferenceEndpoint,
     ImportedInferenceEndpoint,
+    acknowledge_local_nvme,
     name_from_arn,
 )
 from llmdeploy.constructs.model import vpc_config
@@ -132,13 +132,7 @@ class LlmEndpoint(EndpointBase, IInferenceEndpoint):
         # The config must wait for the role's policy too, not only for the role it names.
         self._config.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         if local_nvme:
-            _nag.acknowledge(
-                self._config,
-                "AwsSolutions-SM3",
-                # A reason fixed in code, never built from spec text.
-                "the instance type has local NVMe storage, encrypted by the instance's "
-                "hardware; SageMaker refuses KmsKeyId for it",
-            )
+            acknowledge_local_nvme(self._config)
         self.rollback_alarms = tuple(self._rollback_alarms(rollback))
         self._endpoint_resource = self._endpoint(
             self._config, rollout or EndpointRollout(), self.rollback_alarms, instances

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Names, Resource, Stack, Token
+from aws_cdk import Duration, Names, Resource
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -24,6 +24,7 @@ from llmdeploy.constructs.base import (
     IInferenceEndpoint,
     add_rules,
     checked_name,
+    image_region,
     name_from_arn,
     network,
 )
@@ -297,9 +298,7 @@ class InferenceComponent(Resource, IInferenceComponent):
             if bound.engine is not None:
                 yield from checks.engine_matches_hardware(bound.engine, instance)
             yield from checks.fp8_needs_hardware(lmi.quantization, instance)
-            region = Stack.of(self).region
-            if not Token.is_unresolved(bound.uri) and not Token.is_unresolved(region):
-                yield from checks.image_in_region(bound.uri, region)
+            yield from image_region(self, bound)
 
         add_rules(self, rules, SPELLING)
 
