@@ -146,3 +146,26 @@ def test_diff_reports_synthesis_and_comparison_progress_on_stderr(aws, portfolio
     assert "synth: building stacks" in result.stderr
     assert "progress: 2/2 stacks compared" in result.stderr  # the model and its endpoint
     assert "progress:" not in result.stdout  # stdout is the report
+
+
+@pytest.mark.parametrize("command", [["history", "--env", "dev"], ["status", "--env", "dev"]])
+def test_history_and_status_never_start_cdk(portfolio, tmp_path, command):
+    # aws_cdk starts a Node.js process (jsii) and costs seconds: reading records needs none.
+    code = (
+        "import sys\n"
+        "from llmdeploy.cli.main import app\n"
+        "try:\n"
+        f"    app({command!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('CDK' if 'aws_cdk' in sys.modules or 'jsii' in sys.modules else 'no CDK')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=portfolio,
+        env=_without_credentials(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "no CDK", result.stdout + result.stderr
