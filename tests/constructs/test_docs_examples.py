@@ -1,8 +1,10 @@
 """docs/constructs.md's examples run: each ```python block is executed as the complete program
-it claims to be, and what it synthesizes passes cfn-lint, so the page cannot rot.
+it claims to be, and what it synthesizes passes cfn-lint, so the page cannot rot. The refusal
+examples meet every refusal they list: the ValueErrors raised at construction, and each of
+llmdeploy's rules failing synth with its id.
 
-README's constructs snippet is a fragment (it uses a `stack` and a `caller_role` it does not
-define); it runs here with those two given, so it cannot rot either."""
+README's constructs snippet is a complete program too: it runs here as it is, with nothing
+given to it, and its template is linted with the page's."""
 
 from __future__ import annotations
 
@@ -20,7 +22,18 @@ import pytest
 from conftest import REPO
 
 DOC = REPO / "docs" / "constructs.md"
+README = REPO / "README.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+# The rules the constructs run at synth, as the page's refusals section lists them.
+RULES = (
+    "copy-fits-instance",
+    "tp-matches-accelerators",
+    "scale-to-zero-needs-autoscaling",
+    "engine-matches-hardware",
+    "quantization-supported",
+    "image-in-region",
+    "inference-component-on-shared-endpoint",
+)
 
 
 def _snippets(text: str) -> list[tuple[str, str]]:
@@ -93,22 +106,51 @@ def test_each_example_runs_and_synthesizes(runs, index):
     assert _run(runs, index).templates
 
 
-def test_the_refusals_example_meets_each_refusal(runs):
-    index = next(i for i, (id_, _) in enumerate(SNIPPETS) if "refuse" in id_)
-    printed = _run(runs, index).printed
+def _refusals(runs: dict[str, Run]) -> str:
+    """What the refusals section's examples printed."""
+    indexes = [i for i, (id_, _) in enumerate(SNIPPETS) if "refuse" in id_]
+    assert len(indexes) >= 2, "the refusals section has a ValueError and a rules example"
+    return "".join(_run(runs, i).printed for i in indexes)
+
+
+def test_the_refusals_example_meets_each_value_error(runs):
+    printed = _refusals(runs)
     for words in (
         "names the whole bucket",
         "also covers its siblings",
         "wildcard",
-        "not a SageMaker name",
+        "give the exact name",
         "SageMaker replaces at most 50%",
+        "SageMaker takes 60 to 3600 seconds",
         "is an alias",
+        "give a Duration",
     ):
         assert words in printed, words
 
 
+@pytest.mark.parametrize("rule", RULES)
+def test_each_rule_fails_synth_with_its_id_prop_and_fix(runs, rule):
+    printed = _refusals(runs)
+    assert re.search(rf"\[{re.escape(rule)}\] [\w.]+=\S.*: .+ \(fix: .+\)$", printed, re.M), (
+        f"[{rule}] not printed as `[rule] prop=value: message (fix: ...)`:\n{printed}"
+    )
+    section = DOC.read_text().split("## What the constructs refuse", 1)[1]
+    assert f"| `{rule}` |" in section, f"{rule} is not in the page's table of rules"
+
+
+def test_the_printed_lines_shown_on_the_page_are_what_the_example_prints(runs):
+    section = DOC.read_text().split("## What the constructs refuse", 1)[1]
+    shown = re.search(r"^```text\n(.*?)^```", section, re.M | re.S).group(1)
+    lines = [line for line in shown.splitlines() if line.strip() and line != "..."]
+    assert lines
+    printed = _refusals(runs).splitlines()
+    for line in lines:
+        assert line in printed, line
+
+
 def test_the_synthesized_templates_pass_cfn_lint(runs):
     paths = [p for i in range(len(SNIPPETS)) for p in _run(runs, i).templates]
+    paths += _readme(runs).templates
     # The invocation of tests/synth/test_synth.py::test_templates_pass_cfn_lint: errors fail,
     # warnings and informational findings do not.
     result = subprocess.run(
@@ -123,20 +165,28 @@ def test_the_synthesized_templates_pass_cfn_lint(runs):
     assert result.returncode in (0, 4, 8), result.stderr  # 4/8: warnings/informational only
 
 
-def test_the_readme_fragment_runs_with_its_stack_and_caller_given():
-    import aws_cdk as cdk
-    from aws_cdk import aws_iam as iam
+def _readme_snippet() -> str:
+    section = README.read_text().split("### The constructs, without YAML", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    match = _BLOCK.search(section)
+    assert match, "README's constructs section has a ```python block"
+    return match.group(1)
 
-    text = (REPO / "README.md").read_text()
-    section = text.split("### The constructs, without YAML", 1)[1]
-    code = _BLOCK.search(section).group(1)
-    app = cdk.App()
-    stack = cdk.Stack(
-        app, "Readme", env=cdk.Environment(account="111122223333", region="us-east-1")
-    )
-    caller_role = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
-    _execute(
-        code,
-        "README.md#the-constructs-without-yaml",
-        {"stack": stack, "caller_role": caller_role, "app": app},
-    )
+
+def _readme(runs: dict[str, Run]) -> Run:
+    if "readme" not in runs:
+        runs["readme"] = _execute(_readme_snippet(), "README.md#the-constructs-without-yaml")
+    return runs["readme"]
+
+
+def test_the_readme_snippet_is_a_complete_program():
+    code = _readme_snippet()
+    assert "import aws_cdk as cdk" in code
+    assert "cdk.App()" in code
+    assert "cdk.Environment(account=" in code
+    assert "app.synth()" in code
+
+
+def test_the_readme_snippet_runs_as_it_is(runs):
+    # Nothing is given to it: a fresh namespace, as `python snippet.py` would run it.
+    assert _readme(runs).templates
