@@ -146,7 +146,7 @@ def test_an_app_written_from_the_docs_synthesizes_and_passes_cfn_lint(tmp_path):
         (
             {"lmi": LmiSettings(tensor_parallel_degree=2)},
             "[tp-matches-accelerators] lmi.tensor_parallel_degree=2: must equal accelerators "
-            "(1): each copy sees only its own 1 GPUs (fix: set "
+            "(1): each copy sees only its own 1 GPU (fix: set "
             "lmi.tensor_parallel_degree=1, or accelerators=2)",
         ),
         (

@@ -65,6 +65,7 @@ class IEndpoint:
 
     @property
     def endpoint_arn(self) -> str:
+        """arn:<partition>:sagemaker:<region>:<account>:endpoint/<name>."""
         return Stack.of(self).format_arn(  # type: ignore[arg-type]
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower()
         )
@@ -85,12 +86,15 @@ class IEndpoint:
         )
 
     def metric_invocations(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests, Sum per minute unless ``props`` says otherwise."""
         return self.metric("Invocations", props)
 
     def metric_invocation_5xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests answered with a 5XX status (the model or SageMaker failed)."""
         return self.metric("Invocation5XXErrors", props)
 
     def metric_invocation_4xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests answered with a 4XX status (the caller's mistake, or throttling)."""
         return self.metric("Invocation4XXErrors", props)
 
     def metric_model_latency(self, props: cw.MetricOptions | None = None) -> cw.Metric:
@@ -121,6 +125,7 @@ class IInferenceComponent:
 
     @property
     def inference_component_arn(self) -> str:
+        """arn:<partition>:sagemaker:<region>:<account>:inference-component/<name>."""
         return Stack.of(self).format_arn(  # type: ignore[arg-type]
             service="sagemaker",
             resource="inference-component",
@@ -143,12 +148,15 @@ class IInferenceComponent:
         )
 
     def metric_invocations(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests, Sum per minute unless ``props`` says otherwise."""
         return self.metric("Invocations", props)
 
     def metric_invocation_5xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests answered with a 5XX status (the model or SageMaker failed)."""
         return self.metric("Invocation5XXErrors", props)
 
     def metric_invocation_4xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests answered with a 4XX status (the caller's mistake, or throttling)."""
         return self.metric("Invocation4XXErrors", props)
 
     def metric_model_latency(self, props: cw.MetricOptions | None = None) -> cw.Metric:
@@ -322,7 +330,7 @@ class EndpointBase(Resource):
         checked_name(variant_name, "variant_name")
         check_endpoint_props(instance_type, volume_size_gb, vpc, vpc_subnets, security_groups)
         super().__init__(scope, id, physical_name=endpoint_name)
-        self.endpoint_name = endpoint_name or self.physical_name_for_sagemaker()
+        self.endpoint_name = endpoint_name or self._generated_name()
         self.variant_name = variant_name
         self.instance_type = instance_type
         self.encryption_key, self.log_group = encryption_and_logs(
@@ -338,7 +346,8 @@ class EndpointBase(Resource):
         )
         self.local_nvme = instance_type.has_local_nvme
 
-    def physical_name_for_sagemaker(self) -> str:
+    def _generated_name(self) -> str:
+        """A stable name from the construct path, as SageMaker allows it."""
         from aws_cdk import Names
 
         return Names.unique_resource_name(

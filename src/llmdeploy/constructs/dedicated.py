@@ -54,6 +54,7 @@ SPELLING = {
     "tensor_parallel_degree": "lmi.tensor_parallel_degree",
     "quantization": "lmi.quantization",
     "engine": "image",
+    "engine_choice": "an image of engine",
     "image": "image",
 }
 

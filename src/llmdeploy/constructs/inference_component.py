@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Names, Resource
+from aws_cdk import Duration, Names, RemovalPolicy, Resource
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -59,6 +59,7 @@ SPELLING = {
     "copies_min": "copies.min",
     "copies_max": "copies.max",
     "engine": "image",
+    "engine_choice": "an image of engine",
     "image": "image",
     "endpoint": "endpoint",
     "add_autoscaling": "pass autoscaling=Autoscaling(target=4)",
@@ -359,7 +360,7 @@ class InferenceComponent(Resource, IInferenceComponent):
         """Escape hatch: the L1 SageMaker Model the copies run."""
         return self._model
 
-    def apply_removal_policy(self, policy) -> None:
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
         """Apply ``policy`` to the inference component and its SageMaker Model."""
         self._component.apply_removal_policy(policy)
         self._model.apply_removal_policy(policy)

@@ -8,7 +8,7 @@ a docstring changes in the constructs, and the page changes with it.
 
     .venv/bin/python -m llmdeploy.constructs.reference > docs/constructs-api.md
 
-`tests/constructs/test_reference.py` fails when docs/constructs-api.md is not what `render()`
+`tests/constructs/test_api_reference.py` fails when docs/constructs-api.md is not what `render()`
 gives.
 """
 

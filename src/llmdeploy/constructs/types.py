@@ -353,7 +353,7 @@ class ContainerImage:
         spec = engines.ENGINES[engine]
         version = version or spec.default_version
         if version not in spec.versions:
-            shown = ", ".join(spec.versions[-5:])
+            shown = ", ".join(spec.versions[:5])  # newest first
             raise ValueError(f"{engine} has no version {version!r} (recent: {shown})")
         return cls(engine=engine, version=version)
 

@@ -94,6 +94,7 @@ def tp_matches_accelerators(
     if accelerators is not None:
         if tp != accelerators:
             word = instance.device_word if instance else "devices"
+            word = word[:-1] if accelerators == 1 else word  # 1 GPU, 2 GPUs
             yield Finding(
                 rule,
                 "tensor_parallel_degree",
@@ -150,7 +151,7 @@ def engine_matches_hardware(engine: Engine, instance: InstanceType | None) -> It
         f"{engine.name} needs {engine.accelerator.upper()} instances; "
         f"{instance.name} has {instance.accelerator}",
         engine.name,
-        f"use $engine {other.name} on {instance.name}, or move the model to "
+        f"use $engine_choice {other.name} on {instance.name}, or move the model to "
         f"{'a GPU' if engine.accelerator == 'gpu' else 'an inf2/trn1'} endpoint",
     )
 

@@ -99,7 +99,7 @@ _SPEC_FIELDS: dict[str, tuple[str | int, ...]] = {
     "image": ("spec", "container", "image"),
 }
 _SPEC_SPELLING = {field: ".".join(map(str, path)) for field, path in _SPEC_FIELDS.items()} | {
-    "engine": "engine:",
+    "engine_choice": "engine:",
     "add_autoscaling": "add `autoscaling: {metric: concurrent-requests-per-copy, target: 4}`",
 }
 
