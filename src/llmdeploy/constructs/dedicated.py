@@ -72,8 +72,18 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
     ``autoscaling`` (nothing else would ever add an instance). The rollout is all at once by
     default; a canary or linear one needs ``instances.min`` of 2 or more (docs/rollouts.md).
 
+    :param instance_type: the model's instances: ``InstanceType.P5EN_48XLARGE``,
+        ``InstanceType.of(...)`` or the name.
     :param image: the serving container: ``ContainerImage.djl_lmi()`` (the catalog's image
         for the stack's region), ``ContainerImage.from_uri(...)``.
+    :param instances: ``Counts(min, initial, max)``; min at least 1. Default: 1 / 1 / 1.
+    :param endpoint_name: physical name. Default: derived from the construct path (stable).
+    :param model_data: ``ModelData.from_s3_uri`` or ``from_bucket``. Default: none.
+    :param autoscaling: target tracking on the instance count. Default: none.
+    :param rollback: alarms that roll a deployment back. Default: 5% 5XX responses.
+    :param rollout: blue/green rollout. Default: all at once, 10 minutes of baking.
+    :param encryption_key, vpc, vpc_subnets, security_groups, network_isolation,
+        volume_size_gb, variant_name, log_retention: as for `LlmEndpoint`.
     :param lmi: DJL-LMI settings, compiled to the container's environment (tensor
         parallelism defaults to the instance's devices). ``environment`` adds raw variables.
     :param startup_timeout: for the weights' download and the container's first health check

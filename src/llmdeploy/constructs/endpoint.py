@@ -56,9 +56,12 @@ class LlmEndpoint(EndpointBase, IInferenceEndpoint):
         security group allowing no inbound traffic is created unless ``security_groups``).
         ``vpc_subnets=SubnetSelection(subnets=[...])`` with ``security_groups`` also works
         without a VPC object. Default: no VPC.
+    :param vpc_subnets: which subnets (of ``vpc``, or named ones). Default: private.
+    :param security_groups: default: a new one allowing no inbound traffic (with ``vpc``).
     :param network_isolation: containers get no network access. Default: True.
     :param volume_size_gb: EBS volume per instance; only for types without local NVMe.
     :param log_retention: default: one month.
+    :param variant_name: the production variant. Default: AllTraffic.
     """
 
     def __init__(
