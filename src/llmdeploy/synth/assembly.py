@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,11 @@ from typing import Protocol
 
 from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan.resolve import ResolvedEnvironment
+from llmdeploy.synth import fingerprint, workers
+from llmdeploy.synth.cache import DEFAULT_ROOT, SynthCache
+from llmdeploy.synth.layout import PlannedStack, plan_stacks
+from llmdeploy.synth.pieces import AppPiece, StackPiece, Unmergeable, assemble, harvest, write_files
+from llmdeploy.synth.workers import split, worker_count
 
 
 class Progress(Protocol):
@@ -38,11 +44,29 @@ _STACK_FILES = (".template.json", ".metadata.json", ".assets.json")
 
 
 @dataclass(frozen=True)
+class SynthSettings:
+    """How a command synthesizes: through the synth cache (`synth.cache`) or not, and in how
+    many worker processes (None: the CPU count)."""
+
+    cache: bool = False
+    jobs: int | None = 1
+    cache_root: Path = DEFAULT_ROOT
+
+    def store(self) -> SynthCache | None:
+        return SynthCache(self.cache_root) if self.cache else None
+
+    def job_count(self) -> int:
+        return self.jobs if self.jobs is not None else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
 class StackSummary:
     name: str
     template: Path
     resources: int
     by_type: dict[str, int]
+    fingerprint: str | None = None  # of its inputs (synth.fingerprint)
+    cached: bool = False  # taken from the synth cache, not built by CDK in this run
 
 
 def synthesize(
@@ -52,64 +76,216 @@ def synthesize(
     *,
     nag: bool = False,
     progress: Progress | None = None,
+    cache: SynthCache | None = None,
+    jobs: int = 1,
 ) -> list[StackSummary]:
     """Synthesize the environment's stacks (or the named models and their endpoints) into
     ``outdir``; with ``nag`` also run cdk-nag's AwsSolutions pack (findings fail synth).
+
+    With a ``cache``, a stack whose fingerprint (`synth.fingerprint`) is stored is not built
+    again; with ``jobs`` above 1, the stacks to build are split over that many worker
+    processes (fewer for few stacks: `workers.worker_count`). Either way the assembly written
+    is the one a single app writes: the same bytes, its per-stack metadata aside, whose
+    construct traces name the jsii runtime's temporary folder (`synth.pieces`). Where the
+    parts cannot be put together faithfully, one app builds everything.
 
     The folder is checked and created before CDK starts; a failure inside CDK (jsii) is a
     `LlmdeployError` naming it, not a traceback. The Node.js process behind CDK ends with this
     process (jsii stops it at exit)."""
     prepare_output_dir(outdir)
     progress = progress or _quiet
+    planned = plan_stacks(env, models)  # an unknown model is refused before CDK starts
+    tools = fingerprint.toolchain(nag=nag)
+    prints = fingerprint.fingerprints(env, planned, tools)
+    stored: dict[str, StackPiece] = {}
+    app_piece: AppPiece | None = None
+    if cache is not None:
+        for p in planned:
+            piece = cache.get(p.name, prints[p.name])
+            if piece is not None:
+                stored[p.name] = piece
+        app_piece = cache.get_app(tools) if stored else None
+        if app_piece is None:
+            stored = {}  # nothing to put them together with: CDK builds everything
+    if cache is not None and cache.damaged:
+        progress.phase(
+            f"{len(cache.damaged)} synth cache entries damaged: removed, their stacks rebuilt"
+        )
+    to_build = [p for p in planned if p.name not in stored]
+    if stored:
+        progress.phase(f"{len(stored)} of {len(planned)} stacks unchanged (synth cache)")
+    work = Path(tempfile.mkdtemp(prefix=".llmdeploy-synth-", dir=outdir))
+    try:
+        try:
+            written = _assemble(
+                env,
+                planned,
+                to_build,
+                stored,
+                app_piece,
+                work,
+                outdir,
+                nag,
+                jobs,
+                progress,
+                cache,
+                prints,
+                tools,
+            )
+        except Unmergeable:
+            # Never a doubtful assembly: one app builds everything, as without a cache.
+            progress.phase("building every stack in one app")
+            folder = work / "all"
+            folder.mkdir()
+            _built(env, split(planned, planned, 1), folder, outdir, nag, progress)
+            _move(folder / "w0", outdir)
+            stored, written = {}, None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if cache is not None:
+        cache.finish()
+    out = []
+    for p in planned:
+        path = outdir / f"{p.name}.template.json"
+        data = written[p.name] if written is not None else path.read_bytes()
+        resources = json.loads(data).get("Resources", {})
+        by_type: dict[str, int] = {}
+        for res in resources.values():
+            by_type[res["Type"]] = by_type.get(res["Type"], 0) + 1
+        out.append(
+            StackSummary(p.name, path, len(resources), by_type, prints[p.name], p.name in stored)
+        )
+    return out
+
+
+def _assemble(
+    env: ResolvedEnvironment,
+    planned: list[PlannedStack],
+    to_build: list[PlannedStack],
+    stored: dict[str, StackPiece],
+    app_piece: AppPiece | None,
+    work: Path,
+    outdir: Path,
+    nag: bool,
+    jobs: int,
+    progress: Progress,
+    cache: SynthCache | None,
+    prints: dict[str, str],
+    tools: str,
+) -> dict[str, bytes]:
+    """Build what is not stored, then write the assembly to ``outdir``: the templates by
+    stack name. Raises `Unmergeable` where the parts cannot be put together."""
+    parts = split(planned, to_build, worker_count(jobs, len(to_build))) if to_build else []
+    built = _built(env, parts, work, outdir, nag, progress)
+    fresh: dict[str, StackPiece] = {}
+    for folder, taken in built:
+        try:
+            app, pieces = harvest(folder, taken)
+        except Unmergeable:
+            if len(built) == 1 and not stored:
+                _move(folder, outdir)  # CDK's own output, as it is; nothing to cache
+                return {p.name: (outdir / f"{p.name}.template.json").read_bytes() for p in planned}
+            raise
+        if app_piece is not None and app != app_piece:
+            raise Unmergeable("two apps of one toolchain wrote different app parts")
+        app_piece = app
+        fresh |= pieces
+    if cache is not None and app_piece is not None:
+        progress.phase(f"storing {len(fresh)} stacks in the synth cache")
+        cache.put_app(tools, app_piece)
+        for name, piece in fresh.items():
+            cache.put(prints[name], piece)
+    if len(built) == 1 and not stored:
+        _move(built[0][0], outdir)  # one app built everything: CDK's own files
+    else:
+        assert app_piece is not None
+        progress.phase(f"writing the assembly of {len(planned)} stacks")
+        pieces = stored | fresh
+        write_files(outdir, assemble(app_piece, [pieces[p.name] for p in planned]))
+        return {p.name: pieces[p.name].template for p in planned}
+    return {p.name: fresh[p.name].template for p in planned}
+
+
+def _built(
+    env: ResolvedEnvironment,
+    parts: list[tuple[list[PlannedStack], list[str]]],
+    work: Path,
+    outdir: Path,
+    nag: bool,
+    progress: Progress,
+) -> list[tuple[Path, list[str]]]:
+    """Each part built by CDK into ``work``/w<i>: in this process for one part, in worker
+    processes for more. A failure moves what CDK wrote (cdk-nag's report) to ``outdir``."""
+    if not parts:
+        return []
+    try:
+        if len(parts) == 1:
+            folder = work / "w0"
+            folder.mkdir()
+            cdk_synth(env, parts[0][0], folder, nag=nag, shown_outdir=outdir, progress=progress)
+            return [(folder, parts[0][1])]
+        total = sum(len(taken) for _, taken in parts)
+        progress.phase(f"building and synthesizing {total} stacks in {len(parts)} processes")
+        return workers.build(env, parts, work, nag=nag, shown_outdir=outdir)
+    except LlmdeployError:
+        for report in sorted(work.glob("w*/validation-report.json"))[:1]:
+            os.replace(report, outdir / report.name)
+        raise
+
+
+def _move(folder: Path, outdir: Path) -> None:
+    for path in sorted(folder.iterdir()):
+        os.replace(path, outdir / path.name)
+
+
+def cdk_synth(
+    env: ResolvedEnvironment,
+    stacks: Sequence[PlannedStack],
+    folder: Path,
+    *,
+    nag: bool,
+    shown_outdir: Path,
+    progress: Progress | None = None,
+) -> None:
+    """Build ``stacks`` in one `cdk.App` and synthesize it into ``folder``; errors name
+    ``shown_outdir``, where the caller puts what CDK wrote."""
+    progress = progress or _quiet
     progress.phase("starting CDK")
     import aws_cdk as cdk
 
-    from llmdeploy.synth.stacks import add_environment  # before aws_cdk: sets jsii's env
+    from llmdeploy.synth.stacks import add_stacks  # before aws_cdk: sets jsii's env
 
     try:
         # The same context the CDK CLI gives an app (construct paths in each resource's
         # metadata, no CDKMetadata resource per cdk.json), so both write the same templates.
         app = cdk.App(
-            outdir=str(outdir),
+            # Absolute: the jsii runtime (a Node.js process) keeps the folder it started in.
+            outdir=os.path.abspath(folder),
             analytics_reporting=False,
-            context={"aws:cdk:enable-path-metadata": True},
+            context=dict(fingerprint.APP_CONTEXT),
         )
         progress.phase("building stacks")
-        stacks = add_environment(app, env, models)
-        progress.phase(f"synthesizing {len(stacks)} stacks")
+        built = add_stacks(app, env, stacks)
+        progress.phase(f"synthesizing {len(built)} stacks")
         if nag:
             from cdk_nag import AwsSolutionsChecks
 
             cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
-        assembly = app.synth()
+        app.synth()
     except LlmdeployError:
         raise
     except Exception as exc:  # jsii: RuntimeError, JSIIError, both carrying CDK's message
         if "ValidationFailed" in str(exc):
             raise LlmdeployError(
-                f"cdk-nag found unacknowledged findings; see {outdir}/validation-report.json"
+                f"cdk-nag found unacknowledged findings; see {shown_outdir}/validation-report.json"
             ) from None
         if not _from_cdk(exc):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LlmdeployError(
-            f"CDK could not synthesize into {outdir}: {clip(first, 300)} "
+            f"CDK could not synthesize into {shown_outdir}: {clip(first, 300)} "
             "(LLMDEPLOY_DEBUG=1 shows the traceback)"
         ) from exc
-    out = []
-    for stack in stacks:
-        artifact = assembly.get_stack_artifact(stack.artifact_id)
-        template = json.loads(Path(artifact.template_full_path).read_text())
-        resources = template.get("Resources", {})
-        by_type: dict[str, int] = {}
-        for res in resources.values():
-            by_type[res["Type"]] = by_type.get(res["Type"], 0) + 1
-        out.append(
-            StackSummary(
-                stack.stack_name, Path(artifact.template_full_path), len(resources), by_type
-            )
-        )
-    return out
 
 
 def remove_stale(outdir: Path, written: Sequence[StackSummary]) -> list[Path]:
