@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 from typer.testing import CliRunner
 
 from llmdeploy.cli.main import app
@@ -91,7 +92,13 @@ def test_history_in_s3(aws, portfolio):
     assert result.exit_code == 0, result.output
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="acme-llmdeploy-history")["Contents"]]
     assert len(keys) == 2 and all(k.startswith("prod/prod/llm-prod-") for k in keys)
-    assert not (portfolio / ".llmdeploy").exists()  # nothing written locally
+    # No history written locally (the synth cache is: .llmdeploy/synth-cache).
+    assert not (portfolio / ".llmdeploy/history").exists()
+    assert not (portfolio / ".llmdeploy/pending").exists()
+    # Each record carries the fingerprint of its template's inputs (old records have none).
+    for key in keys:
+        body = s3.get_object(Bucket="acme-llmdeploy-history", Key=key)["Body"].read()
+        assert json.loads(body)["fingerprint"].startswith("sha256:")
     rows = _records("prod")
     assert {r["stack"] for r in rows} == {
         "llm-prod-endpoint-neuron-inf2",
@@ -202,3 +209,31 @@ def test_diff_of_a_new_environment_leaves_nothing_behind(aws, portfolio):
 def test_history_of_an_unknown_model(aws, portfolio):
     result = _run("history", "nope", "--env", "dev")
     assert result.exit_code == 1 and "no model 'nope' in environment 'dev'" in result.stderr
+
+
+def test_records_without_a_fingerprint_still_read_and_a_wrong_one_is_damage(tmp_path):
+    from dataclasses import asdict
+
+    from llmdeploy.deploy.history import DamagedRecord, LocalHistory, Record, _decode
+
+    record = Record.new(
+        environment="dev",
+        stack="s",
+        kind="deploy",
+        outcome="succeeded",
+        who="me",
+        template="{}",
+        spec={},
+        spec_text="",
+        fingerprint="sha256:" + "0" * 64,
+    )
+    old = asdict(record)
+    del old["fingerprint"]  # written before records carried one
+    path = tmp_path / "dev" / "s" / "2020-old.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(old))
+    (read,) = LocalHistory(tmp_path).list("dev", "s")
+    assert read.fingerprint is None and read.digest == record.digest
+    bad = json.dumps(asdict(record) | {"fingerprint": 7}).encode()
+    with pytest.raises(DamagedRecord, match="field 'fingerprint' is 7"):
+        _decode(bad, "x.json", "dev", "s")

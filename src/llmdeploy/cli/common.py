@@ -111,6 +111,31 @@ SpecsOption = Annotated[
 OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="text, or json for machines and CI.")
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Build every stack with CDK, neither reading nor writing the synth cache "
+        "(.llmdeploy/synth-cache, which reuses a stack's template while its inputs are the same).",
+    ),
+]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Worker processes that build stacks with CDK, each with its own Node.js. "
+        "Default: the CPU count (few stacks use fewer).",
+    ),
+]
+
+
+def synth_settings(no_cache: bool, jobs: int | None) -> Any:
+    """What --no-cache and --jobs ask of synthesis (an `llmdeploy.synth.assembly.SynthSettings`)."""
+    from llmdeploy.synth.assembly import SynthSettings
+
+    return SynthSettings(cache=not no_cache, jobs=jobs)
 
 
 def spec_paths(paths: list[Path] | None, specs: list[Path] | None = None) -> list[Path]:

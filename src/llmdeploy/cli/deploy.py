@@ -12,6 +12,8 @@ import typer
 
 from llmdeploy.cli.common import (
     EnvOption,
+    JobsOption,
+    NoCacheOption,
     OutputFormat,
     OutputOption,
     SpecsOption,
@@ -19,6 +21,7 @@ from llmdeploy.cli.common import (
     emit_json,
     report_spec_error,
     spec_paths,
+    synth_settings,
 )
 
 LockTimeoutOption = Annotated[
@@ -102,12 +105,14 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 2 when something would change.")
     ] = False,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """What a deploy would change: fields (old → new) and resources (from change sets)."""
     from llmdeploy.deploy import service
 
-    ctx = _open(env, specs, output, progress=True)
+    ctx = _open(env, specs, output, progress=True, synth=synth_settings(no_cache, jobs))
     try:
         diffs = service.diff(ctx, models or ())
     finally:
@@ -227,6 +232,8 @@ def deploy(
         ),
     ] = False,
     lock_timeout: LockTimeoutOption = 0,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Deploy the environment (or some models): endpoints first, unchanged stacks skipped,
@@ -252,6 +259,7 @@ def deploy(
         interactive=True,
         lock_timeout=lock_timeout,
         force=force,
+        synth=synth_settings(no_cache, jobs),
     )
     with _interruptible(ctx):
         results, retired = service.deploy(ctx, models or (), prune=prune)

@@ -10,12 +10,15 @@ import typer
 
 from llmdeploy.cli.common import (
     EnvOption,
+    JobsOption,
+    NoCacheOption,
     OutputFormat,
     OutputOption,
     SpecsOption,
     boundary,
     checked_or_exit,
     emit_json,
+    synth_settings,
 )
 from llmdeploy.cli.progress import progress_for
 
@@ -41,6 +44,8 @@ def synth(
     nag: Annotated[
         bool, typer.Option("--nag", help="Also run cdk-nag's AwsSolutions checks.")
     ] = False,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Write the CloudFormation templates of an environment (one stack per endpoint and per
     model). Spec errors, and an output folder that cannot take the assembly, stop it before
@@ -52,8 +57,17 @@ def synth(
     checked = checked_or_exit(specs, [env], output)
 
     (resolved,) = checked.environments
+    settings = synth_settings(no_cache, jobs)
     with progress_for(output, f"synth {env}") as progress:
-        summaries = synthesize(resolved, out_dir, models or (), nag=nag, progress=progress)
+        summaries = synthesize(
+            resolved,
+            out_dir,
+            models or (),
+            nag=nag,
+            progress=progress,
+            cache=settings.store(),
+            jobs=settings.job_count(),
+        )
     removed = remove_stale(out_dir, summaries)
     if output is OutputFormat.json:
         emit_json(
@@ -66,6 +80,8 @@ def synth(
                         "template": str(s.template),
                         "resources": s.resources,
                         "types": s.by_type,
+                        "fingerprint": s.fingerprint,
+                        "cached": s.cached,
                     }
                     for s in summaries
                 ],
@@ -77,7 +93,9 @@ def synth(
     print(f"{'stack':<{width}}  resources")
     for s in summaries:
         print(f"{s.name:<{width}}  {s.resources:>9}")
-    print(f"\n{len(summaries)} stack(s) written to {out_dir}/", file=sys.stderr)
+    cached = sum(s.cached for s in summaries)
+    reused = f" ({cached} unchanged, from the synth cache)" if cached else ""
+    print(f"\n{len(summaries)} stack(s) written to {out_dir}/{reused}", file=sys.stderr)
     if removed:
         names = ", ".join(p.name for p in removed[:4]) + (", ..." if len(removed) > 4 else "")
         print(

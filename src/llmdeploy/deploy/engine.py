@@ -405,6 +405,7 @@ class Engine:
             reason=reason,
             change_set=change_set,
             parameters=parameters,
+            fingerprint=record.fingerprint if record else t.fingerprint,
         )
         write_record(
             self.history, self.pending, rec, lambda text: self.reporter.event(t.stack, text)
@@ -522,6 +523,7 @@ class Engine:
             reason=f"found running: the {found.outcome} {found.kind} of {found.when} completed; "
             "recorded now",
             parameters=found.parameters,
+            fingerprint=found.fingerprint,
         )
         write_record(
             self.history, self.pending, reconciled, lambda text: self.reporter.event(stack, text)

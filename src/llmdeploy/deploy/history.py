@@ -52,6 +52,9 @@ class Record:
     # The capacity parameters passed (live copies or instances, kept): {"CopyCount": "3"}.
     parameters: dict[str, str] | None = None
     digest: str | None = None  # sha256 of `template`, checked on read
+    # The fingerprint of the template's inputs (llmdeploy.synth.fingerprint); None in records
+    # written before it existed, and in those of templates llmdeploy did not build.
+    fingerprint: str | None = None
 
     @staticmethod
     def new(**fields: Any) -> Record:
@@ -105,7 +108,7 @@ class Scan:
 _KINDS = ("deploy", "rollback", "retire")
 _OUTCOMES = ("succeeded", "failed", "interrupted", "refused")
 _TEXT = ("environment", "stack", "who", "when", "template", "spec_text")
-_OPTIONAL_TEXT = ("model", "reason", "change_set", "digest")
+_OPTIONAL_TEXT = ("model", "reason", "change_set", "digest", "fingerprint")
 
 
 def _decode(data: bytes, where: str, environment: str, stack: str | None) -> Record:

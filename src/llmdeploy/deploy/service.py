@@ -6,7 +6,7 @@ import contextlib
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -30,6 +30,7 @@ from llmdeploy.deploy.vet import vet
 from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan import check
 from llmdeploy.plan.resolve import ResolvedEnvironment
+from llmdeploy.synth.assembly import SynthSettings
 from llmdeploy.synth.names import Names
 
 LOCAL_HISTORY = Path(".llmdeploy/history")
@@ -44,6 +45,7 @@ class Context:
     engine: Engine
     retirer: Retirer
     lock_timeout: float = 0.0
+    synth: SynthSettings = field(default_factory=SynthSettings)
 
     @property
     def names(self) -> Names:
@@ -63,6 +65,7 @@ def open_environment(
     lock_timeout: float = 0.0,
     force: bool = False,
     flush_pending: bool = False,
+    synth: SynthSettings | None = None,
 ) -> Context:
     """Check the specs (errors stop here), connect, and check the caller's account."""
     (env,) = check(paths, [env_name]).environments
@@ -90,7 +93,9 @@ def open_environment(
         pending=pending,
     )
     retirer = Retirer(engine, Names(spec.stack_prefix), force=force)
-    return Context(env, conn, who.arn, history, engine, retirer, lock_timeout)
+    return Context(
+        env, conn, who.arn, history, engine, retirer, lock_timeout, synth or SynthSettings()
+    )
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,9 @@ class _SynthEvents:
 
 def targets(ctx: Context, models: Sequence[str] = ()) -> list[Target]:
     with tempfile.TemporaryDirectory(prefix="llmdeploy-") as out:
-        return build_targets(ctx.env, Path(out), models, _SynthEvents(ctx.engine.reporter))
+        return build_targets(
+            ctx.env, Path(out), models, _SynthEvents(ctx.engine.reporter), ctx.synth
+        )
 
 
 def diff(ctx: Context, models: Sequence[str] = ()) -> list[StackDiff]:

@@ -24,17 +24,34 @@ class Target:
     model: str | None = None
     version: int | None = None
     depends_on: tuple[str, ...] = ()
+    fingerprint: str | None = None  # of the template's inputs (llmdeploy.synth.fingerprint)
 
 
 def build_targets(
-    env: ResolvedEnvironment, outdir: Path, models: Sequence[str] = (), progress: Any = None
+    env: ResolvedEnvironment,
+    outdir: Path,
+    models: Sequence[str] = (),
+    progress: Any = None,
+    settings: Any = None,
 ) -> list[Target]:
     """Synthesize the environment (or the named models and their endpoints) and pair each
-    stack with its spec. ``progress``: an `llmdeploy.synth.assembly.Progress`."""
-    from llmdeploy.synth.assembly import synthesize
+    stack with its spec. ``progress``: an `llmdeploy.synth.assembly.Progress`; ``settings``:
+    a `SynthSettings` (default: no cache, one process)."""
+    from llmdeploy.synth.assembly import SynthSettings, synthesize
     from llmdeploy.synth.names import Names
 
-    summaries = {s.name: s for s in synthesize(env, outdir, models, progress=progress)}
+    settings = settings or SynthSettings()
+    summaries = {
+        s.name: s
+        for s in synthesize(
+            env,
+            outdir,
+            models,
+            progress=progress,
+            cache=settings.store(),
+            jobs=settings.job_count(),
+        )
+    }
     spec = env.doc.spec
     names = Names(spec.stack_prefix)
     env_text = Path(env.doc.source.file).read_text()
@@ -54,6 +71,7 @@ def build_targets(
                         "endpoint": ep.model_dump(by_alias=True, mode="json"),
                     },
                     env_text,
+                    fingerprint=summaries[stack].fingerprint,
                 )
             )
     for m in env.models:
@@ -77,6 +95,7 @@ def build_targets(
                 model=m.name,
                 version=m.spec.metadata.version,
                 depends_on=depends,
+                fingerprint=summaries[stack].fingerprint,
             )
         )
     stack = names.dashboards_stack()
@@ -97,6 +116,7 @@ def build_targets(
                 summaries[stack].template.read_text(),
                 shown,
                 yaml.safe_dump(shown, sort_keys=False),
+                fingerprint=summaries[stack].fingerprint,
             )
         )
     return out
