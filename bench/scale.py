@@ -5,7 +5,19 @@ Every command runs as a whole process (what a user and CI wait for), timed with 
 Node.js process behind aws_cdk). `diff` runs against a moto server on 127.0.0.1 holding the
 whole portfolio deployed, after one model changed.
 
-    .venv/bin/python bench/scale.py [--sizes 10 100 1000]
+The rows, in the order they run:
+
+- `synth --no-cache --jobs 1`: every stack built by CDK in one app (synthesis before the
+  cache and the workers);
+- `CDK floor (CfnResource replay)`: the same templates rebuilt from generic `cdk.CfnResource`s
+  in one app and synthesized: what CDK costs with no construct of ours;
+- `synth cold (cache empty)`: with `--jobs` workers, storing every stack in the cache; its
+  output is checked equal to the first row's;
+- `synth warm (nothing changed)`, then one model changes: `synth warm (one model changed)`
+  (checked equal, byte for byte, to a cold synth of the changed portfolio), `synth (one
+  model)`, `diff` with the cache warm and `diff --no-cache --jobs 1`.
+
+    .venv/bin/python bench/scale.py [--sizes 10 100 1000] [--jobs N]
 """
 
 from __future__ import annotations
@@ -81,10 +93,58 @@ def measure(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float,
     return seconds, int(rss.group(1)) / 1024 if rss else float("nan"), proc.stdout
 
 
+# Replays every template of a cloud assembly through generic `cdk.CfnResource`s in one app
+# (same stack names, environment and synthesizer) and synthesizes it: CDK's own cost for the
+# same output, the floor under llmdeploy's constructs.
+FLOOR = """
+import json, sys
+from pathlib import Path
+import aws_cdk as cdk
+
+source, outdir = Path(sys.argv[1]), sys.argv[2]
+manifest = json.loads((source / "manifest.json").read_text())
+app = cdk.App(outdir=outdir, analytics_reporting=False,
+              context={"aws:cdk:enable-path-metadata": True})
+for name, artifact in manifest["artifacts"].items():
+    if artifact["type"] != "aws:cloudformation:stack":
+        continue
+    account, region = artifact["environment"].removeprefix("aws://").split("/")
+    template = json.loads((source / artifact["properties"]["templateFile"]).read_text())
+    stack = cdk.Stack(app, name, stack_name=name, description=template.get("Description"),
+                      env=cdk.Environment(account=account, region=region),
+                      synthesizer=cdk.BootstraplessSynthesizer())
+    for logical, p in template.get("Parameters", {}).items():
+        cdk.CfnParameter(stack, logical, type=p["Type"], default=p.get("Default"),
+                         min_value=p.get("MinValue"), max_value=p.get("MaxValue"),
+                         description=p.get("Description"))
+    for logical, r in template.get("Resources", {}).items():
+        res = cdk.CfnResource(stack, logical, type=r["Type"], properties=r.get("Properties"))
+        res.override_logical_id(logical)
+        for key in ("DependsOn", "Metadata", "DeletionPolicy", "UpdateReplacePolicy"):
+            if key in r:
+                res.add_override(key, r[key])
+    for logical, o in template.get("Outputs", {}).items():
+        cdk.CfnOutput(stack, logical, value=json.dumps(o.get("Value")))
+app.synth()
+"""
+
+
+def same_assembly(a: Path, b: Path) -> bool:
+    """Templates, manifest.json and tree.json byte for byte (the per-stack metadata names the
+    jsii runtime's temporary folders, which differ between any two runs)."""
+    names = sorted(p.name for p in a.iterdir() if not p.name.endswith(".metadata.json"))
+    other = sorted(p.name for p in b.iterdir() if not p.name.endswith(".metadata.json"))
+    return names == other and all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10, 100, 1000])
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="synth's --jobs (default: CPUs)"
+    )
     args = parser.parse_args()
+    jobs = ["--jobs", str(args.jobs)]
     server, url = start_moto_server()
     aws_env = {
         "AWS_ENDPOINT_URL": url,
@@ -105,23 +165,37 @@ def main() -> None:
             root = Path(tmp)
             write_portfolio(root, n)
             endpoints = max(2, n // 100)
+            synth = [LLMDEPLOY, "synth", "--env", "scale", "-o", "json"]
             cmds = {
                 "validate": [LLMDEPLOY, "validate"],
                 "plan": [LLMDEPLOY, "plan", "-o", "json"],
-                "synth (all stacks)": [LLMDEPLOY, "synth", "--env", "scale", "-o", "out-all"],
-                "synth (one model)": [
-                    LLMDEPLOY,
-                    "synth",
-                    "--env",
-                    "scale",
-                    "-o",
-                    "out-one",
-                    "m0007",
+                "synth --no-cache --jobs 1": [
+                    *synth,
+                    "--out-dir",
+                    "out-cold",
+                    "--no-cache",
+                    "--jobs",
+                    "1",
                 ],
+                "CDK floor (CfnResource replay)": [
+                    sys.executable,
+                    "-c",
+                    FLOOR,
+                    str(root / "out-cold"),
+                    str(root / "out-floor"),
+                ],
+                f"synth cold (cache empty, --jobs {args.jobs})": [
+                    *synth,
+                    "--out-dir",
+                    "out",
+                    *jobs,
+                ],
+                "synth warm (nothing changed)": [*synth, "--out-dir", "out", *jobs],
             }
             for label, cmd in cmds.items():
                 seconds, mib, _ = measure(cmd, root)
                 rows.setdefault(label, {})[n] = (seconds, mib)
+            identical = same_assembly(root / "out-cold", root / "out")
             # The whole portfolio deployed to moto (not timed), then one model changes.
             with open(os.devnull, "w") as quiet:
                 ctx = service.open_environment(
@@ -132,20 +206,44 @@ def main() -> None:
                     poll_seconds=0.02,
                     history_root=root / ".llmdeploy/history",
                 )
-                results = service.deploy(ctx)
+                results, _ = service.deploy(ctx)
             assert all(r.outcome == "deployed" for r in results), results[:3]
             write_model(root, 7, endpoints, batch=64, version=2)
-            seconds, mib, out = measure(
-                [LLMDEPLOY, "diff", "--env", "scale", "-o", "json", "--exit-code"], root, aws_env
+            after = {
+                "synth warm (one model changed)": [*synth, "--out-dir", "out", *jobs],
+                "synth (one model)": [*synth, "--out-dir", "out-one", *jobs, "m0007"],
+            }
+            for label, cmd in after.items():
+                seconds, mib, out = measure(cmd, root)
+                rows.setdefault(label, {})[n] = (seconds, mib)
+                if label.startswith("synth warm"):
+                    rebuilt = out.count('"cached": false')
+                    rows.setdefault("  stacks CDK built", {})[n] = (rebuilt, float("nan"))
+            # The warm output against a cold synth of the changed portfolio (not timed).
+            measure([*synth, "--out-dir", "out-check", "--no-cache", "--jobs", "1"], root)
+            identical &= same_assembly(root / "out-check", root / "out")
+            rows.setdefault("  equal to a cold synth (1=yes)", {})[n] = (
+                int(identical),
+                float("nan"),
             )
-            changed = out.count('"status": "changed"')
-            rows.setdefault("diff (one model changed)", {})[n] = (seconds, mib)
-            rows.setdefault("  change sets created by diff", {})[n] = (changed, float("nan"))
+            diff = [LLMDEPLOY, "diff", "--env", "scale", "-o", "json", "--exit-code"]
+            for label, cmd in {
+                "diff (one model changed)": [*diff, *jobs],
+                "diff --no-cache --jobs 1": [*diff, "--no-cache", "--jobs", "1"],
+            }.items():
+                seconds, mib, out = measure(cmd, root, aws_env)
+                rows.setdefault(label, {})[n] = (seconds, mib)
+                if label == "diff (one model changed)":
+                    changed = out.count('"status": "changed"')
+                    rows.setdefault("  change sets created by diff", {})[n] = (
+                        changed,
+                        float("nan"),
+                    )
             requests_reset(url)
     server.stop()
 
     sizes = args.sizes
-    head = f"{'command':<32}" + "".join(f"{f'{n} models':>22}" for n in sizes)
+    head = f"{'command':<36}" + "".join(f"{f'{n} models':>22}" for n in sizes)
     print(head + f"{'growth':>10}")
     print("-" * len(head + " " * 10))
     for label, by_size in rows.items():
@@ -159,11 +257,21 @@ def main() -> None:
             )
         first, last = by_size[sizes[0]][0], by_size[sizes[-1]][0]
         growth = "" if label.startswith("  ") or not first else f"{last / first:>9.1f}x"
-        print(f"{label:<32}{cells}{growth}")
+        print(f"{label:<36}{cells}{growth}")
     print(
         f"\ngrowth: time at {sizes[-1]} models ÷ time at {sizes[0]} "
         f"({sizes[-1] // sizes[0]}x the models)"
     )
+    floor = rows["CDK floor (CfnResource replay)"]
+    cold = next(v for k, v in rows.items() if k.startswith("synth cold"))
+    one = rows["synth --no-cache --jobs 1"]
+    warm = rows["synth warm (one model changed)"]
+    for n in sizes:
+        print(
+            f"{n} models: synth --no-cache --jobs 1 = {one[n][0] / floor[n][0]:.2f}x the floor, "
+            f"cold with --jobs {args.jobs} = {cold[n][0] / floor[n][0]:.2f}x; one model "
+            f"changed = {100 * warm[n][0] / one[n][0]:.0f}% of the cold run"
+        )
 
 
 def requests_reset(url: str) -> None:
