@@ -38,8 +38,13 @@ from llmdeploy.synth.layout import PlannedStack
 FORMAT = 1
 
 # The context every llmdeploy app synthesizes with (synth.assembly): the CDK CLI's defaults
-# for a cdk.json with "pathMetadata": true and "versionReporting": false.
-APP_CONTEXT: dict[str, Any] = {"aws:cdk:enable-path-metadata": True}
+# for a cdk.json with "pathMetadata": true and "versionReporting": false. Without --debug the
+# CLI also turns off construct stack traces in the metadata: they cost about a third of
+# synthesis (bench/profile_synth.py), name jsii's temporary folders, and are in no template.
+APP_CONTEXT: dict[str, Any] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:disable-stack-trace": True,
+}
 
 _PACKAGES = ("aws-cdk-lib", "constructs", "jsii", "cdk-nag", "publication", "typeguard")
 _ENV_PREFIXES = ("CDK_", "JSII_", "NODE_")
