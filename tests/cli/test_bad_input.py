@@ -202,16 +202,15 @@ def test_synth_refuses_a_folder_it_may_not_write(work):
 
 
 def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work):
-    # CDK itself refuses to write into a file: with llmdeploy's own check switched off, that
-    # failure comes from inside jsii (a RuntimeError with CDK's message).
+    # CDK itself refuses a stack name llmdeploy's rules would never let through: with the
+    # name forced, that failure comes from inside jsii (a RuntimeError with CDK's message).
     marker = uuid.uuid4().hex
     code = (
         "import sys\n"
-        "from llmdeploy.synth import assembly\n"
-        "assembly.check_output_dir = lambda outdir, **kw: None\n"
-        "assembly.prepare_output_dir = lambda outdir: None\n"
+        "from llmdeploy.plan.names import Names\n"
+        "Names.model_stack = lambda self, model: 'not a stack name!'\n"
         "from llmdeploy.cli.main import app\n"
-        "app(['synth', '--env', 'dev', '--out-dir', 'a-file', 'text-evaluation'])\n"
+        "app(['synth', '--env', 'dev', '--no-cache', '--out-dir', 'out', 'text-evaluation'])\n"
     )
     env = {**os.environ, "NO_COLOR": "1", "LLMDEPLOY_TEST_MARKER": marker}
     env.pop("LLMDEPLOY_DEBUG", None)
@@ -224,7 +223,7 @@ def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work):
         check=False,
         env=env,
     )
-    _one_line_error(result, "CDK could not synthesize into a-file: ", "must be a directory")
+    _one_line_error(result, "CDK could not synthesize into out: ", "Stack name must match")
     assert _live_processes_with(marker) == []
 
 

@@ -114,7 +114,12 @@ def synthesize(
     to_build = [p for p in planned if p.name not in stored]
     if stored:
         progress.phase(f"{len(stored)} of {len(planned)} stacks unchanged (synth cache)")
-    work = Path(tempfile.mkdtemp(prefix=".llmdeploy-synth-", dir=outdir))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".llmdeploy-synth-", dir=outdir))
+    except OSError as exc:
+        raise LlmdeployError(
+            f"output folder {outdir}: cannot write there: {exc.strerror or exc}"
+        ) from None
     try:
         try:
             written = _assemble(
