@@ -280,7 +280,8 @@ CASES = [
         {
             "spec__container": {
                 "engine": "djl-lmi",
-                "image": "763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128",
+                "image": "763104351884.dkr.ecr.eu-west-1.amazonaws.com/"
+                "djl-inference:0.33.0-lmi15.0.0-cu128",
             }
         },
         "spec.container.image",

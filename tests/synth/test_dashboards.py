@@ -25,8 +25,8 @@ from llmdeploy.constructs.dashboards import (
 from llmdeploy.deploy.status import dashboards
 from llmdeploy.deploy.targets import build_targets
 from llmdeploy.plan import check
+from llmdeploy.plan.names import Names
 from llmdeploy.synth.assembly import synthesize
-from llmdeploy.synth.names import Names
 
 DASHBOARDS = "llm-prod-dashboards"
 MAX_TEMPLATE_BODY = 51_200

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from llmdeploy.deploy import actions
 from llmdeploy.deploy.aws import AWS_ERRORS, describe
 from llmdeploy.errors import LlmdeployError
-from llmdeploy.synth.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER
+from llmdeploy.plan.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER
 
 _WHAT = {COPY_COUNT_PARAMETER: "copies", INSTANCE_COUNT_PARAMETER: "instances"}
 

@@ -24,6 +24,7 @@ from llmdeploy.deploy.actions import ChangeSet, Interrupted
 from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
 from llmdeploy.deploy.history import HistoryStore, Pending, Record, last_success, write_record
+from llmdeploy.deploy.kinds import StackOutcome, coerce
 from llmdeploy.deploy.report import Reporter
 from llmdeploy.deploy.targets import Target
 from llmdeploy.errors import LlmdeployError
@@ -34,9 +35,12 @@ Confirm = Callable[[str], bool]
 @dataclass(frozen=True)
 class StackResult:
     stack: str
-    outcome: str  # deployed | unchanged | failed | skipped | refused | interrupted | rolled back
+    outcome: StackOutcome
     reason: str | None = None
     change_sets: int = 0
+
+    def __post_init__(self) -> None:
+        coerce(self, "outcome", StackOutcome)
 
 
 class Engine:

@@ -27,17 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from llmdeploy.deploy.kinds import Kind, Outcome, coerce
 from llmdeploy.deploy.lock import LockInfo
 from llmdeploy.errors import LlmdeployError, clip
-
-Outcome = str  # succeeded | failed | interrupted | refused
 
 
 @dataclass(frozen=True)
 class Record:
     environment: str
     stack: str
-    kind: str  # deploy | rollback | retire
+    kind: Kind
     outcome: Outcome
     who: str
     when: str  # ISO 8601, UTC
@@ -55,6 +54,10 @@ class Record:
     # The fingerprint of the template's inputs (llmdeploy.synth.fingerprint); None in records
     # written before it existed, and in those of templates llmdeploy did not build.
     fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        coerce(self, "kind", Kind)
+        coerce(self, "outcome", Outcome)
 
     @staticmethod
     def new(**fields: Any) -> Record:
@@ -105,8 +108,8 @@ class Scan:
     damaged: list[str]
 
 
-_KINDS = ("deploy", "rollback", "retire")
-_OUTCOMES = ("succeeded", "failed", "interrupted", "refused")
+_KINDS = tuple(k.value for k in Kind)
+_OUTCOMES = tuple(o.value for o in Outcome)
 _TEXT = ("environment", "stack", "who", "when", "template", "spec_text")
 _OPTIONAL_TEXT = ("model", "reason", "change_set", "digest", "fingerprint")
 

@@ -25,8 +25,9 @@ from llmdeploy.deploy.actions import StackInfo
 from llmdeploy.deploy.aws import AWS_ERRORS, describe
 from llmdeploy.deploy.engine import Engine
 from llmdeploy.deploy.history import HistoryStore, Record, write_record
+from llmdeploy.deploy.kinds import RetireOutcome, coerce
 from llmdeploy.errors import LlmdeployError
-from llmdeploy.synth.names import Names
+from llmdeploy.plan.names import Names
 
 IDLE_WINDOW = timedelta(hours=1)
 
@@ -100,8 +101,11 @@ class Survey:
 @dataclass(frozen=True)
 class Retired:
     stack: str
-    outcome: str  # retired | refused | failed | interrupted
+    outcome: RetireOutcome
     reason: str | None = None
+
+    def __post_init__(self) -> None:
+        coerce(self, "outcome", RetireOutcome)
 
 
 class Retirer:

@@ -29,9 +29,9 @@ from llmdeploy.deploy.targets import Target, build_targets
 from llmdeploy.deploy.vet import vet
 from llmdeploy.errors import LlmdeployError, clip
 from llmdeploy.plan import check
+from llmdeploy.plan.names import Names
 from llmdeploy.plan.resolve import ResolvedEnvironment
 from llmdeploy.synth.assembly import SynthSettings
-from llmdeploy.synth.names import Names
 
 LOCAL_HISTORY = Path(".llmdeploy/history")
 
@@ -117,7 +117,7 @@ def open_records(
     """Check the specs and open the history store, without the account check: reading is not
     changing. A local store needs no AWS at all; an S3 store needs credentials to read it."""
     (env,) = check(paths, [env_name]).environments
-    s3_uri = env.doc.spec.spec.history.s3_uri
+    s3_uri = env.doc.environment_spec.history.s3_uri
     conn = aws_mod.connect(env.doc.spec) if s3_uri else None
     return Records(env, open_history(s3_uri, conn, history_root))
 
@@ -173,7 +173,7 @@ def produced(ctx: Context | Records) -> list[tuple[str, str, str, int | None]]:
     names = ctx.names
     rows = [
         (names.endpoint_stack(ep.name), "endpoint", ep.name, None)
-        for ep in ctx.env.doc.spec.spec.endpoints
+        for ep in ctx.env.doc.environment_spec.endpoints
     ]
     rows += [
         (
@@ -272,7 +272,7 @@ def retire(ctx: Context, name: str, *, endpoint: bool = False) -> list[Retired]:
     _checked_name(name, "endpoint" if endpoint else "model")
     names = ctx.names
     if endpoint:
-        in_spec = name in {ep.name for ep in ctx.env.doc.spec.spec.endpoints}
+        in_spec = name in {ep.name for ep in ctx.env.doc.environment_spec.endpoints}
         stack, kind = names.endpoint_stack(name), "endpoint"
     else:
         in_spec = name in {m.name for m in ctx.env.models}
@@ -281,7 +281,7 @@ def retire(ctx: Context, name: str, *, endpoint: bool = False) -> list[Retired]:
         survey = ctx.retirer.survey(stack, kind, name, in_spec=in_spec)
         out = [ctx.retirer.retire(survey)]
         if out[0].outcome == "retired":
-            spec_endpoints = {ep.name for ep in ctx.env.doc.spec.spec.endpoints}
+            spec_endpoints = {ep.name for ep in ctx.env.doc.environment_spec.endpoints}
             left = ctx.retirer.endpoint_left_empty(survey, spec_endpoints)
             if left is not None:
                 ep_name = left.removeprefix(f"{names.prefix}-endpoint-")
@@ -361,7 +361,8 @@ def _live(ctx: Context, orphans: bool) -> EnvironmentState:
     cfn = ctx.aws.client("cloudformation")
     names = ctx.names
     endpoints = [
-        status.endpoint_state(sm, names.endpoint(ep.name)) for ep in ctx.env.doc.spec.spec.endpoints
+        status.endpoint_state(sm, names.endpoint(ep.name))
+        for ep in ctx.env.doc.environment_spec.endpoints
     ]
     endpoints += [
         status.endpoint_state(sm, names.endpoint(m.name)) for m in ctx.env.models if m.dedicated

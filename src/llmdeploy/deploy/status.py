@@ -15,8 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from llmdeploy.deploy.aws import describe
+from llmdeploy.plan.names import Names
 from llmdeploy.plan.resolve import ResolvedEnvironment
-from llmdeploy.synth.names import Names
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ from typing import Any
 
 import yaml
 
+from llmdeploy.deploy.kinds import StackKind, coerce
 from llmdeploy.plan.resolve import ResolvedEnvironment
 
 
 @dataclass(frozen=True)
 class Target:
     stack: str
-    kind: str  # endpoint | model | dedicated | dashboards
+    kind: StackKind
     name: str  # the endpoint's or the model's name
     template: str  # the template text, exactly as it will be submitted
     spec: dict[str, Any]  # the resolved spec (JSON), for spec-level diffs
@@ -25,6 +26,9 @@ class Target:
     version: int | None = None
     depends_on: tuple[str, ...] = ()
     fingerprint: str | None = None  # of the template's inputs (llmdeploy.synth.fingerprint)
+
+    def __post_init__(self) -> None:
+        coerce(self, "kind", StackKind)
 
 
 def build_targets(
@@ -37,8 +41,8 @@ def build_targets(
     """Synthesize the environment (or the named models and their endpoints) and pair each
     stack with its spec. ``progress``: an `llmdeploy.synth.assembly.Progress`; ``settings``:
     a `SynthSettings` (default: no cache, one process)."""
+    from llmdeploy.plan.names import Names
     from llmdeploy.synth.assembly import SynthSettings, synthesize
-    from llmdeploy.synth.names import Names
 
     settings = settings or SynthSettings()
     summaries = {

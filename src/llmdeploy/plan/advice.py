@@ -116,7 +116,7 @@ def _cheaper_type(
     if e.hourly_usd is None or None in needed.values() or not models or not needed["initial"]:
         return None
     current = {p: needed[p] * e.hourly_usd * HOURS_PER_MONTH for p in POINTS}
-    overrides = env.doc.spec.spec.pricing
+    overrides = env.doc.environment_spec.pricing
     here = instances.get(e.instance_type)
     best: tuple[float, str, dict[str, int], dict[str, float]] | None = None
     for inst in instances.all_types():
@@ -134,7 +134,7 @@ def _cheaper_type(
         else:
             counts = {}
             for p in POINTS:
-                copies = [m.demand for m in models for _ in range(getattr(m.spec.spec.copies, p))]
+                copies = [m.demand for m in models for _ in range(getattr(m.model_spec.copies, p))]
                 packing = pack(copies, inst, search_nodes=2_000, exact_nodes=0)
                 counts[p] = packing.instances if packing else 0
         cost = {p: counts[p] * price.usd_per_hour * HOURS_PER_MONTH for p in POINTS}

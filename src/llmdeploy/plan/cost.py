@@ -101,8 +101,8 @@ class EnvironmentPlan:
 
 
 def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
-    overrides = env.doc.spec.spec.pricing
-    endpoints = [_shared(env, i) for i in range(len(env.doc.spec.spec.endpoints))]
+    overrides = env.doc.environment_spec.pricing
+    endpoints = [_shared(env, i) for i in range(len(env.doc.environment_spec.endpoints))]
     endpoints += [_dedicated(m, overrides) for m in env.models if m.dedicated]
     baselines = {m.name: _baseline(m, overrides) for m in env.models}
 
@@ -143,7 +143,7 @@ def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
 
 
 def _needs(m: ResolvedModel, endpoint: str) -> ModelNeeds:
-    spec = m.spec.spec
+    spec = m.model_spec
     copies = spec.copies
     counts = {p: getattr(copies, p) for p in POINTS} if copies else {p: 0 for p in POINTS}
     weights = per_device = kv = None
@@ -165,13 +165,13 @@ def _price(instance_type: str, overrides) -> tuple[float | None, str | None]:
 def shared_fit(env: ResolvedEnvironment, index: int) -> capacity.EndpointFit | None:
     """The packings of a shared endpoint's copies (None: its instance type is unknown).
     `plan` shows them and `validate`'s capacity rules judge them: one computation."""
-    return env.fit(env.doc.spec.spec.endpoints[index].name)
+    return env.fit(env.doc.environment_spec.endpoints[index].name)
 
 
 def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
-    ep = env.doc.spec.spec.endpoints[index]
+    ep = env.doc.environment_spec.endpoints[index]
     models = tuple(_needs(m, ep.name) for m in env.models_on(ep.name) if m.demand)
-    hourly, source = _price(ep.instance_type, env.doc.spec.spec.pricing)
+    hourly, source = _price(ep.instance_type, env.doc.environment_spec.pricing)
     floors = {"min": ep.instances.min, "initial": ep.instances.initial, "max": ep.instances.min}
     fitted = shared_fit(env, index)
     points = {}
@@ -214,7 +214,7 @@ def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
 
 
 def _dedicated(m: ResolvedModel, overrides) -> EndpointPlan:
-    ded = m.spec.spec.dedicated
+    ded = m.model_spec.dedicated
     assert ded is not None
     hourly, source = _price(ded.instance_type, overrides)
     counts = {p: getattr(ded.instances, p) for p in POINTS}
@@ -236,7 +236,7 @@ def _dedicated(m: ResolvedModel, overrides) -> EndpointPlan:
 
 def fits_copy(m: ResolvedModel, inst: InstanceType) -> bool:
     """Whether one copy of ``m``, as specified, could run on ``inst``."""
-    spec = m.spec.spec
+    spec = m.model_spec
     if inst.kind != m.engine.accelerator:
         return False
     if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
@@ -256,7 +256,7 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     degree for that hardware, so the devices are the fewest (1, 2, 4, ...) whose memory holds
     the weights; host memory and CPU stay as specified. Where the weights are unknown, the
     copy keeps its specified devices. None if no copy fits."""
-    spec = m.spec.spec
+    spec = m.model_spec
     demand = m.demand
     if demand is None or inst.kind != m.engine.accelerator:
         return None
@@ -273,7 +273,7 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
 
 def _baseline(m: ResolvedModel, overrides) -> Baseline:
     if m.dedicated:  # already hosted the old way: the same endpoint on both sides
-        ded = m.spec.spec.dedicated
+        ded = m.model_spec.dedicated
         hourly, _ = _price(ded.instance_type, overrides)
         counts = {p: getattr(ded.instances, p) for p in POINTS}
         return Baseline(
@@ -292,7 +292,7 @@ def _baseline(m: ResolvedModel, overrides) -> Baseline:
     if not priced:
         return Baseline(m.name, None, None, {p: 0 for p in POINTS}, {p: None for p in POINTS})
     hourly, inst, copy = min(priced, key=lambda pic: (pic[0], pic[1].name))
-    copies = m.spec.spec.copies
+    copies = m.model_spec.copies
     counts = {}
     for p in POINTS:
         # The old way never scales to zero: at least one copy, always.

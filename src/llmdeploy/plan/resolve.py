@@ -147,8 +147,13 @@ class ResolvedModel:
         return self.spec.name
 
     @property
+    def model_spec(self) -> ModelSpec:
+        """The Model's `spec:` section, with this environment's overrides merged in."""
+        return self.spec.spec
+
+    @property
     def dedicated(self) -> bool:
-        return self.spec.spec.dedicated is not None
+        return self.model_spec.dedicated is not None
 
     @property
     def devices_per_copy(self) -> int | None:
@@ -159,22 +164,22 @@ class ResolvedModel:
     def devices_per_replica(self) -> int | None:
         """Devices one model replica is sharded over: the tensor parallel degree (LMI starts
         devices ÷ TP workers when a dedicated instance has more devices than that)."""
-        return self.spec.spec.lmi.tensor_parallel_degree or self.devices_per_copy
+        return self.model_spec.lmi.tensor_parallel_degree or self.devices_per_copy
 
     @property
     def bytes_per_parameter(self) -> float:
-        lmi = self.spec.spec.lmi
+        lmi = self.model_spec.lmi
         return engines.weight_bytes_per_parameter(lmi.quantization, lmi.dtype)
 
     @property
     def weights_mib(self) -> float | None:
         """The weights once loaded (sizeBillions × bytes per parameter), where size is known."""
-        size = self.spec.spec.size_billions
+        size = self.model_spec.size_billions
         return None if size is None else size * 1e9 * self.bytes_per_parameter / 2**20
 
     @property
     def demand(self) -> Demand | None:
-        res = self.spec.spec.resources
+        res = self.model_spec.resources
         if res is None:
             return None
         return Demand(res.accelerators, res.memory_mib, res.cpu_cores or 0.0)
@@ -183,13 +188,13 @@ class ResolvedModel:
     def rollout_batch_copies(self) -> int:
         """The most copies one batch of a rolling update brings up: `rollout.batchCopies` as
         the compiled share of copies.max makes it (`engines.rolling_batch_copies`)."""
-        copies = self.spec.spec.copies
-        batch = self.spec.spec.rollout.batch_copies
+        copies = self.model_spec.copies
+        batch = self.model_spec.rollout.batch_copies
         return engines.rolling_batch_copies(batch, copies.max) if copies is not None else batch
 
     @property
     def startup_timeout_seconds(self) -> int:
-        return startup_timeout(self.spec.spec)
+        return startup_timeout(self.model_spec)
 
 
 @dataclass(frozen=True)
@@ -226,11 +231,11 @@ class ResolvedEnvironment:
             Copies(
                 m.name,
                 m.demand,
-                {p: getattr(m.spec.spec.copies, p) for p in ("min", "initial", "max")},
+                {p: getattr(m.model_spec.copies, p) for p in ("min", "initial", "max")},
                 m.rollout_batch_copies,
             )
             for m in self.models_on(endpoint)
-            if m.demand is not None and m.spec.spec.copies is not None
+            if m.demand is not None and m.model_spec.copies is not None
         ]
 
 
@@ -244,7 +249,7 @@ def resolve_model(env: EnvironmentDoc, model: Model, source: SourceMap) -> Resol
     engine = engines.ENGINES[spec.container.engine]
     version = spec.container.version or (None if spec.container.image else engine.default_version)
     image = spec.container.image or (
-        engine.image_uri(version, env.spec.spec.region) if version else None
+        engine.image_uri(version, env.environment_spec.region) if version else None
     )
     devices = _devices_per_copy(model, instance) or 1
     environment = container_environment(

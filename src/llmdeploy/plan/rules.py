@@ -127,7 +127,7 @@ def _fmt_gib(mib: float) -> str:
 @rule("endpoint-names-unique", "environment", "Endpoint names are unique in an environment.")
 def _endpoint_names_unique(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     seen: set[str] = set()
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         if ep.name in seen:
             yield doc.source.diagnostic(
                 ("spec", "endpoints", i, "name"),
@@ -140,7 +140,7 @@ def _endpoint_names_unique(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
 
 @rule("instance-type-known", "environment", "Endpoint instance types are in the catalog.")
 def _endpoint_instance_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         if instances.get(ep.instance_type) is None:
             yield _unknown_instance(
                 doc.source, ("spec", "endpoints", i, "instanceType"), ep.instance_type
@@ -158,7 +158,7 @@ def _unknown_instance(source, path, name: str) -> Diagnostic:
 
 @rule("instances-ordered", "environment", "Endpoint instances: min ≤ initial ≤ max.")
 def _instances_ordered(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         yield from _ordered(
             doc.source, ("spec", "endpoints", i, "instances"), ep.instances, "instances"
         )
@@ -187,7 +187,7 @@ def _ordered(source, path, counts, what: str) -> Iterator[Diagnostic]:
     "volumeSizeGB (and KMS on the endpoint config) only where instances have no local NVMe.",
 )
 def _volume_without_nvme(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         inst = instances.get(ep.instance_type)
         if inst and inst.local_nvme and ep.volume_size_gb is not None:
             yield doc.source.diagnostic(
@@ -206,7 +206,7 @@ def _volume_without_nvme(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
 )
 def _endpoint_name_length(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     prefix = doc.spec.stack_prefix
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         full = f"{prefix}-{ep.name}"
         if len(full) > NAME_LIMIT:
             yield doc.source.diagnostic(
@@ -225,7 +225,7 @@ def _endpoint_name_length(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     "A linear rollout steps 10-50% at a time, and all its waits fit SageMaker's 8 hours.",
 )
 def _endpoint_rollout(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         r = ep.rollout
         path = ("spec", "endpoints", i, "rollout")
         if r.strategy == "linear" and r.traffic_percent < 10:
@@ -262,7 +262,7 @@ def _endpoint_rollout_fleet(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
     # instance and at most half of the fleet. (How SageMaker rounds a percentage of a larger
     # fleet is not documented; it is left to SageMaker.) docs/rollouts.md has the sources.
     need = engines.TRAFFIC_SHIFTING_MIN_INSTANCES
-    for i, ep in enumerate(doc.spec.spec.endpoints):
+    for i, ep in enumerate(doc.environment_spec.endpoints):
         r = ep.rollout
         if r.strategy == "all-at-once" or ep.instances.min >= need:
             continue
@@ -294,9 +294,9 @@ def _stack_names_unique(portfolio: Portfolio, selected: Sequence[str]) -> Iterat
     for doc in portfolio.environments:
         names = _physical_names(doc, models)
         for other, other_names in seen:
-            if (other.spec.spec.account, other.spec.spec.region) != (
-                doc.spec.spec.account,
-                doc.spec.spec.region,
+            if (other.environment_spec.account, other.environment_spec.region) != (
+                doc.environment_spec.account,
+                doc.environment_spec.region,
             ):
                 continue
             if selected and not {doc.spec.name, other.spec.name} & set(selected):
@@ -305,7 +305,7 @@ def _stack_names_unique(portfolio: Portfolio, selected: Sequence[str]) -> Iterat
             if not shared:
                 continue
             prefix, theirs = doc.spec.stack_prefix, other.spec.stack_prefix
-            where = f"account {doc.spec.spec.account}, {doc.spec.spec.region}"
+            where = f"account {doc.environment_spec.account}, {doc.environment_spec.region}"
             if prefix == theirs:
                 clash = f"uses the stack prefix '{prefix}' like environment '{other.spec.name}'"
             else:
@@ -316,7 +316,7 @@ def _stack_names_unique(portfolio: Portfolio, selected: Sequence[str]) -> Iterat
             taken = {e.spec.stack_prefix for e in portfolio.environments}
             candidates = (f"llmdeploy-{doc.spec.name}", f"{theirs}-{doc.spec.name}")
             wanted = next((c for c in candidates if c not in taken), f"{prefix}-2")
-            explicit = doc.spec.spec.stack_prefix is not None
+            explicit = doc.environment_spec.stack_prefix is not None
             yield doc.source.diagnostic(
                 ("spec", "stackPrefix") if explicit else ("metadata", "name"),
                 f"environment '{doc.spec.name}' {clash} in the same account and region "
@@ -335,7 +335,7 @@ def _physical_names(doc: EnvironmentDoc, models: Sequence[str]) -> set[str]:
     """The names an environment's stacks take in its account and region: stack names and the
     SageMaker names inside them (as `synth.stacks.Names` forms them)."""
     p = doc.spec.stack_prefix
-    endpoints = [e.name for e in doc.spec.spec.endpoints]
+    endpoints = [e.name for e in doc.environment_spec.endpoints]
     return (
         {f"{p}-endpoint-{e}" for e in endpoints}
         | {f"{p}-model-{m}" for m in models}
@@ -346,7 +346,7 @@ def _physical_names(doc: EnvironmentDoc, models: Sequence[str]) -> set[str]:
 
 @rule("pricing-known-types", "environment", "spec.pricing names known instance types.")
 def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
-    for name in doc.spec.spec.pricing:
+    for name in doc.environment_spec.pricing:
         if instances.get(name) is None:
             d = _unknown_instance(doc.source, ("spec", "pricing", name), name)
             yield dataclasses.replace(
@@ -359,7 +359,7 @@ def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
 
 @rule("placement-exactly-one", "model", "A model has either `endpoint` or `dedicated`.")
 def _placement(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]) -> Iterator[Diagnostic]:
-    spec = m.spec.spec
+    spec = m.model_spec
     if spec.endpoint and spec.dedicated:
         yield m.source.diagnostic(
             ("spec", "dedicated"),
@@ -378,9 +378,9 @@ def _placement(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]) -> Iter
 
 @rule("endpoint-exists", "model", "A model's endpoint exists in the environment.")
 def _endpoint_exists(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    spec = m.spec.spec
+    spec = m.model_spec
     if spec.endpoint and not spec.dedicated and m.endpoint is None:
-        names = [e.name for e in env.doc.spec.spec.endpoints]
+        names = [e.name for e in env.doc.environment_spec.endpoints]
         yield m.source.diagnostic(
             ("spec", "endpoint"),
             f"environment '{env.name}' has no endpoint '{spec.endpoint}'",
@@ -391,7 +391,7 @@ def _endpoint_exists(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 
 @rule("dedicated-instance-known", "model", "A dedicated endpoint's instance type is known.")
 def _dedicated_known(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    ded = m.spec.spec.dedicated
+    ded = m.model_spec.dedicated
     if ded is not None:
         if instances.get(ded.instance_type) is None:
             yield _unknown_instance(
@@ -408,7 +408,7 @@ def _dedicated_known(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "A dedicated endpoint keeps instances.min ≥ 1 (only inference components scale to zero).",
 )
 def _dedicated_min(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    ded = m.spec.spec.dedicated
+    ded = m.model_spec.dedicated
     if ded is not None and ded.instances.min == 0:
         yield m.source.diagnostic(
             ("spec", "dedicated", "instances", "min"),
@@ -426,8 +426,12 @@ def _dedicated_min(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "A dedicated endpoint whose instances.max is above min has autoscaling to get there.",
 )
 def _dedicated_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    ded = m.spec.spec.dedicated
-    if ded is None or m.spec.spec.autoscaling is not None or ded.instances.max <= ded.instances.min:
+    ded = m.model_spec.dedicated
+    if (
+        ded is None
+        or m.model_spec.autoscaling is not None
+        or ded.instances.max <= ded.instances.min
+    ):
         return
     n = ded.instances
     same = (
@@ -451,7 +455,7 @@ def _dedicated_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str])
     "A model on a shared endpoint states its resources and copies.",
 )
 def _shared_needs(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    spec = m.spec.spec
+    spec = m.model_spec
     if spec.dedicated is None and spec.endpoint:
         for key, example in (
             ("resources", "{accelerators: 1, memoryMiB: 32768}"),
@@ -472,7 +476,7 @@ def _shared_needs(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "copies: min ≤ initial ≤ max, initial ≥ 1 (an IC cannot start with 0 copies).",
 )
 def _copies_ordered(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    copies = m.spec.spec.copies
+    copies = m.model_spec.copies
     if copies is not None:
         yield from _ordered(m.source, ("spec", "copies"), copies, "copies")
 
@@ -483,10 +487,10 @@ def _copies_ordered(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "rollout.batchCopies is 5% to 50% of copies.max (SageMaker's rolling-update batch).",
 )
 def _rollout_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    copies = m.spec.spec.copies
+    copies = m.model_spec.copies
     if copies is None or m.dedicated:
         return
-    batch = m.spec.spec.rollout.batch_copies
+    batch = m.model_spec.rollout.batch_copies
     low, high = engines.rolling_batch_limits(copies.max)
     path = ("spec", "rollout", "batchCopies")
     # docs/rollouts.md: InferenceComponentRollingUpdatePolicy.MaximumBatchSize is 5% to 50%
@@ -517,7 +521,7 @@ def _rollout_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "copies.min 0, or max above min, needs autoscaling to ever change the count.",
 )
 def _zero_needs_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    spec = m.spec.spec
+    spec = m.model_spec
     if spec.copies is None:
         return
     c = spec.copies
@@ -535,11 +539,12 @@ def _zero_needs_scaling(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]
     "A scale-to-zero model saves money only if its endpoint can release instances.",
 )
 def _zero_endpoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    copies = m.spec.spec.copies
+    copies = m.model_spec.copies
     if copies is None or copies.min != 0 or m.endpoint is None:
         return
     if m.endpoint.instances.min > 0 and all(
-        (o.spec.spec.copies and o.spec.spec.copies.min == 0) for o in env.models_on(m.endpoint.name)
+        (o.model_spec.copies and o.model_spec.copies.min == 0)
+        for o in env.models_on(m.endpoint.name)
     ):
         d = m.source.diagnostic(
             ("spec", "copies", "min"),
@@ -558,7 +563,7 @@ def _zero_endpoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "tensorParallelDegree equals resources.accelerators (each copy sees only its own devices).",
 )
 def _tp_matches(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    spec = m.spec.spec
+    spec = m.model_spec
     accelerators = spec.resources.accelerators if spec.resources is not None else None
     yield from _located(
         m,
@@ -572,7 +577,7 @@ def _tp_matches(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "One copy's accelerators, memory and CPU cores fit on one instance.",
 )
 def _copy_fits(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    res = m.spec.spec.resources
+    res = m.model_spec.resources
     if res is None:
         return
     yield from _located(
@@ -595,10 +600,10 @@ def _engine_hardware(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "Quantization is one the engine knows and the hardware computes (FP8: Ada/Hopper only).",
 )
 def _quantization(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    q = m.spec.spec.lmi.quantization
+    q = m.model_spec.lmi.quantization
     path = ("spec", "lmi", "quantization")
     allowed = m.engine.quantizations
-    if m.spec.spec.lmi.rolling_batch == "trtllm":
+    if m.model_spec.lmi.rolling_batch == "trtllm":
         allowed = ("none", "awq", "fp8", "smoothquant")
     if q not in allowed:
         yield m.source.diagnostic(
@@ -617,7 +622,7 @@ def _quantization(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "rollingBatch is one the engine and image version offer (lmi-dist is gone from 0.33.0).",
 )
 def _rolling_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    rb = m.spec.spec.lmi.rolling_batch
+    rb = m.model_spec.lmi.rolling_batch
     path = ("spec", "lmi", "rollingBatch")
     if rb is None:
         return
@@ -640,7 +645,7 @@ def _rolling_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             value=rb,
             fix="use rollingBatch: vllm",
         )
-    elif rb == "trtllm" and not m.spec.spec.container.image:
+    elif rb == "trtllm" and not m.model_spec.container.image:
         yield m.source.diagnostic(
             path,
             "trtllm runs in the TensorRT-LLM image, not djl-lmi's vLLM image",
@@ -655,11 +660,11 @@ def _rolling_batch(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "The engine version exists and has an image in the environment's region.",
 )
 def _image(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    c = m.spec.spec.container
+    c = m.model_spec.container
     if c.image or m.version is None:
         return
     versions = m.engine.versions
-    region = env.doc.spec.spec.region
+    region = env.doc.environment_spec.region
     if m.version not in versions:
         yield m.source.diagnostic(
             ("spec", "container", "version"),
@@ -684,7 +689,7 @@ def _image(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "An ECR image is in the environment's region (SageMaker pulls from no other).",
 )
 def _image_region(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    yield from _located(m, checks.image_in_region(m.image, env.doc.spec.spec.region))
+    yield from _located(m, checks.image_in_region(m.image, env.doc.environment_spec.region))
 
 
 @rule(
@@ -693,11 +698,11 @@ def _image_region(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "The weights (sizeBillions × bytes per parameter) fit in one copy's accelerator memory.",
 )
 def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    size, weights_mib = m.spec.spec.size_billions, m.weights_mib
+    size, weights_mib = m.model_spec.size_billions, m.weights_mib
     devices = m.devices_per_replica
     if weights_mib is None or m.instance is None or devices is None:
         return
-    lmi = m.spec.spec.lmi
+    lmi = m.model_spec.lmi
     bpp = m.bytes_per_parameter
     per_device = usable_mib_per_device(m.instance)
     usable_mib = devices * per_device
@@ -724,12 +729,12 @@ def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 def _env_limit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     count = len(m.environment)
     if count > MAX_ENV_VARS:
-        typed = len(set(m.environment) - set(m.spec.spec.lmi.extra_env))
+        typed = len(set(m.environment) - set(m.model_spec.lmi.extra_env))
         yield m.source.diagnostic(
             ("spec", "lmi", "extraEnv"),
             f"the container would get {count} environment variables ({typed} from the LMI "
             f"settings and the weights' location and loading timeout, "
-            f"{len(m.spec.spec.lmi.extra_env)} from extraEnv); SageMaker allows "
+            f"{len(m.model_spec.lmi.extra_env)} from extraEnv); SageMaker allows "
             f"{MAX_ENV_VARS} per inference component",
             key=True,
             fix=f"remove {count - MAX_ENV_VARS} extraEnv entries (defaults need none)",
@@ -738,7 +743,7 @@ def _env_limit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 
 @rule("extra-env-no-shadowing", "model", "extraEnv does not set what a typed LMI setting owns.")
 def _no_shadow(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    for key in m.spec.spec.lmi.extra_env:
+    for key in m.model_spec.lmi.extra_env:
         owner = engines.ENV_ALIASES.get(key.upper())
         if owner:
             yield m.source.diagnostic(
@@ -757,12 +762,12 @@ def _no_shadow(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
 )
 def _loading_timeout(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     name = engines.LOADING_TIMEOUT_ENV
-    raw = m.spec.spec.lmi.extra_env.get(name)
+    raw = m.model_spec.lmi.extra_env.get(name)
     if raw is None:
         return  # llmdeploy sets it equal to the startup timeout
     path = ("spec", "lmi", "extraEnv", name)
     startup = m.startup_timeout_seconds
-    seconds = engines.user_loading_timeout(m.spec.spec.lmi.extra_env)
+    seconds = engines.user_loading_timeout(m.model_spec.lmi.extra_env)
     if seconds is None:
         yield m.source.diagnostic(
             path,
@@ -777,7 +782,7 @@ def _loading_timeout(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             path,
             f"LMI would stop loading the model after {seconds} s while SageMaker waits "
             f"{startup} s for it (its startup health check, from sizeBillions: "
-            f"{m.spec.spec.size_billions or engines.STARTUP_BASE_BILLIONS:g}B)",
+            f"{m.model_spec.size_billions or engines.STARTUP_BASE_BILLIONS:g}B)",
             value=raw,
             fix=f'set {name}: "{startup}" or more, or remove it (llmdeploy then sets it to '
             f"{startup})",
@@ -833,13 +838,17 @@ rule(
     "downloads it).",
 )
 def _hf_network(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    src = m.spec.spec.source
-    if src.hugging_face_id and not src.s3_uri and env.doc.spec.spec.security.network_isolation:
+    src = m.model_spec.source
+    if (
+        src.hugging_face_id
+        and not src.s3_uri
+        and env.doc.environment_spec.security.network_isolation
+    ):
         yield m.source.diagnostic(
             ("spec", "source", "huggingFaceId"),
             f"environment '{env.name}' isolates containers from the network, so the model "
             "cannot be downloaded from the Hugging Face Hub",
-            value=m.spec.spec.source.hugging_face_id,
+            value=m.model_spec.source.hugging_face_id,
             fix="add source.s3Uri and copy the weights there (`llmdeploy stage` does), or set "
             "spec.security.networkIsolation: false in the environment",
         )
@@ -852,7 +861,7 @@ def _hf_network(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "loaded; `llmdeploy stage` copies huggingFaceId's weights there).",
 )
 def _source_required(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    src = m.spec.spec.source
+    src = m.model_spec.source
     if not src.s3_uri and not src.hugging_face_id:
         yield m.source.diagnostic(
             ("spec", "source"),
@@ -898,7 +907,7 @@ def _names_disjoint(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "overrides-name-environments", "model", "spec.environments only names environments that exist."
 )
 def _override_envs(m: ResolvedModel, env: ResolvedEnvironment, known: list[str]):
-    for name in m.spec.spec.environments:
+    for name in m.model_spec.environments:
         if name not in known:
             # A warning: checking models against some environments only (infra/prod.yaml
             # alone) is legitimate; a misspelt name still shows, with its correction.
@@ -914,7 +923,7 @@ def _override_envs(m: ResolvedModel, env: ResolvedEnvironment, known: list[str])
 
 @rule("batch-within-queue", "model", "jobQueueSize is at least maxRollingBatchSize.")
 def _batch_queue(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    lmi = m.spec.spec.lmi
+    lmi = m.model_spec.lmi
     if (
         lmi.job_queue_size is not None
         and lmi.max_rolling_batch_size is not None
@@ -944,7 +953,7 @@ def _ms(value: float) -> str:
     "breaks the SLO but not the alarm is kept.",
 )
 def _slo_within_rollback(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    slo, alarm = m.spec.spec.slo, m.spec.spec.rollout.rollback_on
+    slo, alarm = m.model_spec.slo, m.model_spec.rollout.rollback_on
     if slo is None:
         return
     # The alarm is what rolls a rolling update back; the SLO is what `bench` judges. When the
@@ -992,7 +1001,7 @@ def _slo_within_rollback(m: ResolvedModel, env: ResolvedEnvironment, _: list[str
     "(copies.max × maxRollingBatchSize; a warning).",
 )
 def _slo_concurrency(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    spec = m.spec.spec
+    spec = m.model_spec
     slo, batch = spec.slo, spec.lmi.max_rolling_batch_size
     if slo is None or batch is None:
         return
@@ -1031,7 +1040,7 @@ def _slo_concurrency(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "refused for the minutes a copy takes to start.",
 )
 def _slo_scale_to_zero(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    spec = m.spec.spec
+    spec = m.model_spec
     if spec.slo is None or spec.copies is None or spec.copies.min != 0 or spec.dedicated:
         return
     # SageMaker does not hold such a request until a copy is up: it answers "no capacity"
@@ -1065,7 +1074,7 @@ def _slo_scale_to_zero(m: ResolvedModel, env: ResolvedEnvironment, _: list[str])
     "answer's latency).",
 )
 def _slo_consistent(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
-    slo = m.spec.spec.slo
+    slo = m.model_spec.slo
     if slo is None or slo.p95_latency_ms is None:
         return
     # A whole answer takes at least its first token, and an answer of two tokens or more at
@@ -1095,7 +1104,7 @@ def _slo_consistent(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     "initial and the peak copies).",
 )
 def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
-    for i, ep in enumerate(env.doc.spec.spec.endpoints):
+    for i, ep in enumerate(env.doc.environment_spec.endpoints):
         fitted = _fit(env, i)
         if fitted is None:
             continue
@@ -1106,9 +1115,9 @@ def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
             if needed <= ep.instances.max:
                 continue
             who = ", ".join(
-                f"{m.name} ×{getattr(m.spec.spec.copies, point)}"
+                f"{m.name} ×{getattr(m.model_spec.copies, point)}"
                 for m in models
-                if m.spec.spec.copies and getattr(m.spec.spec.copies, point)
+                if m.model_spec.copies and getattr(m.model_spec.copies, point)
             )
             what = {"min": "minimum", "initial": "initial", "max": "peak (copies.max)"}[point]
             yield env.doc.source.diagnostic(
@@ -1135,7 +1144,7 @@ def _capacity(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
     "instances.max holds every model's minimum copies plus the largest rolling-update batch.",
 )
 def _update_headroom(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
-    for i, ep in enumerate(env.doc.spec.spec.endpoints):
+    for i, ep in enumerate(env.doc.environment_spec.endpoints):
         fitted = _fit(env, i)
         base = fitted.points["min"].packing if fitted else None
         if fitted is None or base is None or base.instances > ep.instances.max:
@@ -1165,9 +1174,9 @@ def _update_headroom(env: ResolvedEnvironment) -> Iterator[Diagnostic]:
 def _fit(env: ResolvedEnvironment, index: int):
     """The endpoint's packings as `plan` computes them, when every copy can be placed (else
     copy-fits-instance and instance-type-known already said why)."""
-    ep = env.doc.spec.spec.endpoints[index]
+    ep = env.doc.environment_spec.endpoints[index]
     inst = instances.get(ep.instance_type)
-    models = [m for m in env.models_on(ep.name) if m.demand and m.spec.spec.copies]
+    models = [m for m in env.models_on(ep.name) if m.demand and m.model_spec.copies]
     if inst is None or not models or not all(m.demand.fits(inst) for m in models):
         return None
     return shared_fit(env, index)

@@ -42,7 +42,7 @@ def dlc_registries() -> frozenset[str]:
 def s3_source_scoped(
     m: ResolvedModel, env: ResolvedEnvironment, _: list[str]
 ) -> Iterator[Diagnostic]:
-    uri = m.spec.spec.source.s3_uri
+    uri = m.model_spec.source.s3_uri
     if uri is None:
         return
     parsed = grants.parse_s3_source(uri)
@@ -55,7 +55,7 @@ def s3_source_scoped(
 def image_registry_allowed(
     m: ResolvedModel, env: ResolvedEnvironment, _: list[str]
 ) -> Iterator[Diagnostic]:
-    uri = m.spec.spec.container.image
+    uri = m.model_spec.container.image
     if uri is None:
         return  # the catalog's image: a Deep Learning Container of the environment's region
     path = ("spec", "container", "image")
@@ -63,8 +63,8 @@ def image_registry_allowed(
     if isinstance(parsed, grants.Problem):
         yield m.source.diagnostic(path, parsed.message, value=uri, fix=parsed.fix)
         return
-    security = env.doc.spec.spec.security
-    region = env.doc.spec.spec.region
+    security = env.doc.environment_spec.security
+    region = env.doc.environment_spec.region
     if parsed.region != region:
         yield m.source.diagnostic(
             path,
@@ -90,7 +90,7 @@ def image_registry_allowed(
 
 
 def kms_key_scoped(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
-    spec = doc.spec.spec
+    spec = doc.environment_spec
     arn = spec.security.kms_key_arn
     if arn is None:
         return

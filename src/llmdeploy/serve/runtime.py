@@ -1,6 +1,6 @@
 """One model's SageMaker Runtime target, found from the specs alone, and the calls to it.
 
-The names are synthesis's (`llmdeploy.synth.names`): a model on a shared endpoint is invoked
+The names are synthesis's (`llmdeploy.plan.names`): a model on a shared endpoint is invoked
 on ``<prefix>-<endpoint>`` with ``InferenceComponentName=<prefix>-<model>``; a dedicated
 model on its own endpoint ``<prefix>-<model>``, without a component. No CloudFormation call
 is needed. ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (read by botocore) points the client at a
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan import Checked, ResolvedEnvironment
+from llmdeploy.plan.names import Names
 from llmdeploy.serve import formats
 from llmdeploy.serve.formats import Format, FormatError, LineDecoder, Prompt
 from llmdeploy.spec.diagnose import suggest
 from llmdeploy.spec.models import Slo
-from llmdeploy.synth.names import Names
 
 # Error codes (and HTTP 429) that mean "too many requests", counted apart from errors.
 THROTTLE_CODES = frozenset(
@@ -89,7 +89,7 @@ def target_in(env: ResolvedEnvironment, model: str) -> Target:
         hint = suggest(model, known, "models") if known else "it has no models"
         raise LlmdeployError(f"model '{model}' is not in environment '{environment}' ({hint})")
     names = Names(env.doc.spec.stack_prefix)
-    spec = found.spec.spec
+    spec = found.model_spec
     if found.dedicated:
         endpoint, component = names.endpoint(model), None
     elif spec.endpoint is not None:
@@ -99,7 +99,7 @@ def target_in(env: ResolvedEnvironment, model: str) -> Target:
     return Target(
         environment=environment,
         model=model,
-        region=env.doc.spec.spec.region,
+        region=env.doc.environment_spec.region,
         endpoint=endpoint,
         component=component,
         request_format=spec.request_format,

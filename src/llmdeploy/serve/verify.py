@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llmdeploy.plan import ResolvedEnvironment
+from llmdeploy.plan.names import Names
 from llmdeploy.serve import bench
 from llmdeploy.serve.runtime import InvokeError, Runtime, target_in
-from llmdeploy.synth.names import Names
 
 
 @dataclass

@@ -20,7 +20,14 @@ from pydantic import ValidationError
 
 from llmdeploy.errors import Diagnostic, LlmdeployError, SpecError
 from llmdeploy.spec.diagnose import diagnose, suggest
-from llmdeploy.spec.models import API_VERSION, KINDS, Environment, Model
+from llmdeploy.spec.models import (
+    API_VERSION,
+    KINDS,
+    Environment,
+    EnvironmentSpec,
+    Model,
+    ModelSpec,
+)
 from llmdeploy.spec.source import Document, SourceMap, parse_documents
 
 # Spec files end in .yaml or .yml, in any case (m.YAML, m.Yml): a file with either name is
@@ -33,6 +40,11 @@ class EnvironmentDoc:
     spec: Environment
     source: SourceMap
 
+    @property
+    def environment_spec(self) -> EnvironmentSpec:
+        """The Environment's `spec:` section: account, region, security, endpoints."""
+        return self.spec.spec
+
 
 @dataclass(frozen=True)
 class ModelDoc:
@@ -42,9 +54,14 @@ class ModelDoc:
     source: SourceMap
     data: Mapping[str, Any]
 
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The Model's `spec:` section as written (before any environment's overrides)."""
+        return self.spec.spec
+
     def for_environment(self, env: str) -> tuple[Model | None, SourceMap, list[Diagnostic]]:
         """The model with env's overrides merged, its source map, and what the merge broke."""
-        overrides = self.spec.spec.environments.get(env)
+        overrides = self.model_spec.environments.get(env)
         if not overrides:
             return self.spec, self.source, []
         if "environments" in overrides:

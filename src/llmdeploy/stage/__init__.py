@@ -112,7 +112,7 @@ def target(
     _spec_errors(problems)
     assert merged is not None  # no problems: the merge validated
     source = merged.spec.source
-    base_source = doc.spec.spec.source
+    base_source = doc.model_spec.source
 
     if repo is not None:
         if not REPO_ID.fullmatch(repo) or len(repo) > 200:
@@ -146,12 +146,12 @@ def target(
     return Target(
         model=model,
         environment=environment,
-        region=env_doc.spec.spec.region,
+        region=env_doc.environment_spec.region,
         repo=repo_id,
         repo_from=repo_from,
         destination=parsed,
         destination_from=destination_from,
-        kms_key_arn=env_doc.spec.spec.security.kms_key_arn,
+        kms_key_arn=env_doc.environment_spec.security.kms_key_arn,
         spec_loads_destination=source.s3_uri == parsed.uri,
         spec_file=doc.source.file,
         env=env_doc.spec,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmdeploy.errors import LlmdeployError
+from llmdeploy.plan.names import Names
 from llmdeploy.plan.resolve import ResolvedEnvironment
-from llmdeploy.synth.names import Names
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,10 @@ from llmdeploy.constructs.dashboards import (
     overview_body,
 )
 from llmdeploy.errors import LlmdeployError
+from llmdeploy.plan.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER, Names
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
 from llmdeploy.spec.models import Endpoint, Environment
 from llmdeploy.synth.layout import PlannedStack, plan_stacks
-from llmdeploy.synth.names import COPY_COUNT_PARAMETER, INSTANCE_COUNT_PARAMETER, Names
 
 # CloudFormation's limit for a template sent in a request (deploy/actions.MAX_TEMPLATE_BODY,
 # not imported: synth does not load the deploy engine), and what one dashboard resource adds
@@ -362,7 +362,7 @@ def _image(m: ResolvedModel) -> str:
 
 
 def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
-    a = m.spec.spec.autoscaling
+    a = m.model_spec.autoscaling
     if a is None:
         return None
     return Autoscaling(
@@ -374,7 +374,7 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
 
 
 def _rollback(m: ResolvedModel, *, default_error_rate: float | None) -> RollbackAlarms:
-    on = m.spec.spec.rollout.rollback_on
+    on = m.model_spec.rollout.rollback_on
     error_rate = on.error_rate_percent if on.error_rate_percent is not None else default_error_rate
     latency = on.p95_latency_ms
     return RollbackAlarms(error_rate, cdk.Duration.millis(latency) if latency is not None else None)

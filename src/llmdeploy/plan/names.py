@@ -1,5 +1,6 @@
-"""The names synthesis gives, without importing CDK: the deploy engine, `history` and
-`status` need them, and `import aws_cdk` costs seconds (a Node.js process for jsii).
+"""The names an environment's stacks and resources get: planned here, with the rest of what
+the specs resolve to, so that synthesis, the deploy engine, `history`, `status` and `invoke`
+agree on them without importing CDK (`import aws_cdk` costs seconds: a Node.js process).
 
 Physical names derive from the environment's stack prefix and the spec names only, never
 from a version: bumping a model's version never replaces anything by name.
