@@ -55,7 +55,36 @@ _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker resource 
 # --- interfaces --------------------------------------------------------------------------------
 
 
-class IEndpoint:
+class _SageMakerMetrics:
+    """The AWS/SageMaker metrics of an endpoint's variant or of an inference component: the
+    one set of helpers, over the dimensions each names (`_dimensions`)."""
+
+    def _dimensions(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def metric(self, metric_name: str, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """A metric of this endpoint variant or component in AWS/SageMaker (Sum per minute
+        unless ``props`` says otherwise)."""
+        return alarms.sagemaker_metric(metric_name, self._dimensions(), props)
+
+    def metric_invocations(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests, Sum per minute unless ``props`` says otherwise."""
+        return self.metric("Invocations", props)
+
+    def metric_invocation_5xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests answered with a 5XX status (the model or SageMaker failed)."""
+        return self.metric("Invocation5XXErrors", props)
+
+    def metric_invocation_4xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Requests answered with a 4XX status (the caller's mistake, or throttling)."""
+        return self.metric("Invocation4XXErrors", props)
+
+    def metric_model_latency(self, props: cw.MetricOptions | None = None) -> cw.Metric:
+        """Microseconds, as SageMaker reports it; p95 unless ``props`` says otherwise."""
+        return alarms.sagemaker_metric("ModelLatency", self._dimensions(), props, statistic="p95")
+
+
+class IEndpoint(_SageMakerMetrics):
     """A SageMaker endpoint, owned by this app or imported: what callers need of it."""
 
     endpoint_name: str
@@ -76,35 +105,8 @@ class IEndpoint:
             grantee=grantee, actions=list(INVOKE_ACTIONS), resource_arns=[self.endpoint_arn]
         )
 
-    def metric(self, metric_name: str, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """A metric of the endpoint's variant in AWS/SageMaker (Sum per minute unless
-        ``props`` says otherwise)."""
-        return alarms.sagemaker_metric(
-            metric_name,
-            {"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
-            props,
-        )
-
-    def metric_invocations(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Requests, Sum per minute unless ``props`` says otherwise."""
-        return self.metric("Invocations", props)
-
-    def metric_invocation_5xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Requests answered with a 5XX status (the model or SageMaker failed)."""
-        return self.metric("Invocation5XXErrors", props)
-
-    def metric_invocation_4xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Requests answered with a 4XX status (the caller's mistake, or throttling)."""
-        return self.metric("Invocation4XXErrors", props)
-
-    def metric_model_latency(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Microseconds, as SageMaker reports it; p95 unless ``props`` says otherwise."""
-        return alarms.sagemaker_metric(
-            "ModelLatency",
-            {"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
-            props,
-            statistic="p95",
-        )
+    def _dimensions(self) -> dict[str, str]:
+        return {"EndpointName": self.endpoint_name, "VariantName": self.variant_name}
 
 
 class IInferenceEndpoint(IEndpoint):
@@ -117,7 +119,7 @@ class IDedicatedEndpoint(IEndpoint):
     placed on it."""
 
 
-class IInferenceComponent:
+class IInferenceComponent(_SageMakerMetrics):
     """An inference component, owned by this app or imported."""
 
     inference_component_name: str
@@ -140,33 +142,8 @@ class IInferenceComponent:
             resource_arns=[self.endpoint.endpoint_arn, self.inference_component_arn],
         )
 
-    def metric(self, metric_name: str, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """A metric of this inference component in AWS/SageMaker (Sum per minute unless
-        ``props`` says otherwise)."""
-        return alarms.sagemaker_metric(
-            metric_name, {"InferenceComponentName": self.inference_component_name}, props
-        )
-
-    def metric_invocations(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Requests, Sum per minute unless ``props`` says otherwise."""
-        return self.metric("Invocations", props)
-
-    def metric_invocation_5xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Requests answered with a 5XX status (the model or SageMaker failed)."""
-        return self.metric("Invocation5XXErrors", props)
-
-    def metric_invocation_4xx_errors(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Requests answered with a 4XX status (the caller's mistake, or throttling)."""
-        return self.metric("Invocation4XXErrors", props)
-
-    def metric_model_latency(self, props: cw.MetricOptions | None = None) -> cw.Metric:
-        """Microseconds, as SageMaker reports it; p95 unless ``props`` says otherwise."""
-        return alarms.sagemaker_metric(
-            "ModelLatency",
-            {"InferenceComponentName": self.inference_component_name},
-            props,
-            statistic="p95",
-        )
+    def _dimensions(self) -> dict[str, str]:
+        return {"InferenceComponentName": self.inference_component_name}
 
     def metric_no_capacity_invocation_failures(
         self, props: cw.MetricOptions | None = None
@@ -179,10 +156,7 @@ class IInferenceComponent:
     ) -> cw.Metric:
         """The busiest copy's concurrent requests (Maximum unless ``props`` says otherwise)."""
         return alarms.sagemaker_metric(
-            "ConcurrentRequestsPerCopy",
-            {"InferenceComponentName": self.inference_component_name},
-            props,
-            statistic="Maximum",
+            "ConcurrentRequestsPerCopy", self._dimensions(), props, statistic="Maximum"
         )
 
 
