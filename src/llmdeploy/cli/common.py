@@ -88,8 +88,8 @@ def report_spec_error(exc: Any, output: OutputFormat) -> None:
 
 PathsArgument = Annotated[
     list[Path] | None,
-    # readable=False: an unreadable path is the loader's error (located, exit 1), not a
-    # usage error (exit 2, which `diff --exit-code` means "would change").
+    # readable=False: an unreadable path is the loader's error (located in its file, with
+    # every other problem of the run), not click's one-line usage error.
     typer.Argument(
         help="Spec files or folders (the same as --specs). Default: models/ and infra/.",
         readable=False,
