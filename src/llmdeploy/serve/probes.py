@@ -31,29 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
 from llmdeploy.errors import Diagnostic, LlmdeployError, SpecError, clip, printable
 from llmdeploy.serve.formats import Prompt
 from llmdeploy.serve.runtime import InvokeError, Runtime
+from llmdeploy.spec.models import StrictModel
 
 Category = Literal["prompt-injection", "sensitive-information"]
 PLACEHOLDERS = ("{canary}", "{marker}", "{card}")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        strict=True,
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=False,
-        loc_by_alias=True,
-    )
-
-
-class FailsIf(_Model):
+class FailsIf(StrictModel):
     """What in an answer fails the probe; at least one."""
 
     leaks_canary: bool = Field(
@@ -66,7 +56,7 @@ class FailsIf(_Model):
     matches: str | None = Field(default=None, description="This regular expression matches.")
 
 
-class ProbeSpec(_Model):
+class ProbeSpec(StrictModel):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9](-?[a-z0-9])*$", max_length=63)]
     category: Category
     description: str = ""
@@ -77,7 +67,7 @@ class ProbeSpec(_Model):
     fails_if: FailsIf
 
 
-class ProbeFile(_Model):
+class ProbeFile(StrictModel):
     probes: tuple[ProbeSpec, ...]
 
 

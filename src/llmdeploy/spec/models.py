@@ -49,7 +49,11 @@ S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,6
 InstanceTypeName = Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9\-]+\.[a-z0-9]+$")]
 
 
-class _Spec(BaseModel):
+class StrictModel(BaseModel):
+    """What every YAML document llmdeploy reads is held to: strict types, no unknown keys,
+    frozen, camelCase names in YAML and in errors, finite numbers. Specs, and the probe files
+    of `llmdeploy probe`."""
+
     model_config = ConfigDict(
         strict=True,
         frozen=True,
@@ -91,7 +95,7 @@ def _tag_value(value: str) -> str:
     return value
 
 
-class Metadata(_Spec):
+class Metadata(StrictModel):
     name: Name = Field(description="Lower-case letters, digits and single hyphens.")
 
 
@@ -106,7 +110,7 @@ class ModelMetadata(Metadata):
     )
 
 
-class Counts(_Spec):
+class Counts(StrictModel):
     """How many of something: at least ``min``, created with ``initial``, at most ``max``."""
 
     min: int = Field(ge=0, le=1000)
@@ -117,7 +121,7 @@ class Counts(_Spec):
 # --- Environment -----------------------------------------------------------------------------
 
 
-class Vpc(_Spec):
+class Vpc(StrictModel):
     subnet_ids: tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-z]+$")], ...] = (
         Field(min_length=1, max_length=16)
     )
@@ -126,7 +130,7 @@ class Vpc(_Spec):
     )
 
 
-class Security(_Spec):
+class Security(StrictModel):
     kms_key_arn: (
         Annotated[
             str,
@@ -164,13 +168,13 @@ class Security(_Spec):
     )
 
 
-class History(_Spec):
+class History(StrictModel):
     s3_uri: S3Uri | None = Field(
         default=None, description="Default: the local folder .llmdeploy/history."
     )
 
 
-class EndpointRollout(_Spec):
+class EndpointRollout(StrictModel):
     """Blue/green rollout of endpoint-level (instance) changes."""
 
     # All at once by default, as SageMaker does without an update policy: a canary or a linear
@@ -185,7 +189,7 @@ class EndpointRollout(_Spec):
     wait_seconds: int = Field(default=600, ge=0, le=3600)
 
 
-class Endpoint(_Spec):
+class Endpoint(StrictModel):
     name: Name
     instance_type: InstanceTypeName
     instances: Counts
@@ -200,7 +204,7 @@ class Endpoint(_Spec):
     )
 
 
-class EnvironmentSpec(_Spec):
+class EnvironmentSpec(StrictModel):
     account: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
     stack_prefix: Name | None = Field(default=None, description="Default: llmdeploy-<env>.")
@@ -217,7 +221,7 @@ class EnvironmentSpec(_Spec):
     endpoints: tuple[Endpoint, ...] = ()
 
 
-class Environment(_Spec):
+class Environment(StrictModel):
     api_version: Literal["llmdeploy/v1"]
     kind: Literal["Environment"]
     metadata: Metadata
@@ -238,14 +242,14 @@ class Environment(_Spec):
 # --- Model -----------------------------------------------------------------------------------
 
 
-class Dedicated(_Spec):
+class Dedicated(StrictModel):
     """A single-model endpoint of its own instead of a seat on a shared one."""
 
     instance_type: InstanceTypeName
     instances: Counts
 
 
-class Source(_Spec):
+class Source(StrictModel):
     """Where the weights come from: `s3Uri` (loaded from S3, works under network isolation),
     `huggingFaceId` (the container downloads them), or both: then the endpoint loads `s3Uri`
     and `llmdeploy stage` copies the Hub's weights there."""
@@ -262,7 +266,7 @@ class Source(_Spec):
     ) = Field(default=None, alias="huggingFaceId")
 
 
-class Container(_Spec):
+class Container(StrictModel):
     engine: Literal["djl-lmi", "djl-neuronx"]
     version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] | None = Field(
         default=None, description="Default: the newest version in the catalog for the engine."
@@ -291,7 +295,7 @@ EnvValue = Annotated[
 ]
 
 
-class Lmi(_Spec):
+class Lmi(StrictModel):
     """DJL-LMI serving settings; each maps to one container environment variable."""
 
     rolling_batch: RollingBatch | None = None
@@ -306,7 +310,7 @@ class Lmi(_Spec):
     ] = Field(default_factory=dict, description="More container environment variables (16 in all).")
 
 
-class Resources(_Spec):
+class Resources(StrictModel):
     """What one copy of the model reserves on an instance."""
 
     accelerators: int = Field(ge=1, le=64, description="GPUs or Neuron devices per copy.")
@@ -314,7 +318,7 @@ class Resources(_Spec):
     cpu_cores: float | None = Field(default=None, ge=0.25, le=192)
 
 
-class Autoscaling(_Spec):
+class Autoscaling(StrictModel):
     metric: Literal["concurrent-requests-per-copy", "invocations-per-copy"] = (
         "concurrent-requests-per-copy"
     )
@@ -323,12 +327,12 @@ class Autoscaling(_Spec):
     scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=86_400)
 
 
-class RollbackOn(_Spec):
+class RollbackOn(StrictModel):
     error_rate_percent: float | None = Field(default=None, gt=0, le=100)
     p95_latency_ms: int | None = Field(default=None, gt=0, alias="p95LatencyMs")
 
 
-class ModelRollout(_Spec):
+class ModelRollout(StrictModel):
     """Rolling update of copies, rolled back by alarms."""
 
     batch_copies: int = Field(default=1, ge=1)
@@ -336,7 +340,7 @@ class ModelRollout(_Spec):
     rollback_on: RollbackOn = RollbackOn()
 
 
-class Slo(_Spec):
+class Slo(StrictModel):
     """What the model must achieve from the outside, measured by `llmdeploy bench` (and
     `deploy --slo-check`) at `atConcurrency` concurrent requests. Unset figures are not judged."""
 
@@ -370,7 +374,7 @@ class Slo(_Spec):
 RequestFormat = Literal["text-generation", "chat-completions"]
 
 
-class ModelSpec(_Spec):
+class ModelSpec(StrictModel):
     endpoint: Name | None = None
     dedicated: Dedicated | None = None
     source: Source
@@ -393,7 +397,7 @@ class ModelSpec(_Spec):
     )
 
 
-class Model(_Spec):
+class Model(StrictModel):
     api_version: Literal["llmdeploy/v1"]
     kind: Literal["Model"]
     metadata: ModelMetadata
