@@ -1184,3 +1184,7 @@ def _fit(env: ResolvedEnvironment, index: int):
 
 def summaries() -> list[dict[str, Any]]:
     return [{"id": r.id, "scope": r.scope, "summary": r.summary} for r in RULES.values()]
+
+
+# Rules of their own topic, in modules of their own; importing them registers them.
+from llmdeploy.plan import adapter_rules, schedule_rules, traffic_rules  # noqa: E402, F401

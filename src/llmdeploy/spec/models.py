@@ -10,7 +10,9 @@ Rules that need more than one field, the catalog or the whole environment live i
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+import zoneinfo
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
@@ -118,6 +120,57 @@ class Counts(StrictModel):
     max: int = Field(ge=1, le=1000)
 
 
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def _timezone(value: str) -> str:
+    if value not in _timezones():
+        import difflib
+
+        close = difflib.get_close_matches(value, sorted(_timezones()), n=1)
+        raise PydanticCustomError(
+            "timezone",
+            "is not an IANA time zone",
+            {"fix": f"did you mean '{close[0]}'?" if close else "e.g. UTC, Europe/Berlin"},
+        )
+    return value
+
+
+# An IANA time zone name (Application Auto Scaling's `Timezone`, and traffic profiles).
+Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
+
+
+class HoursPerDay(StrictModel):
+    """How many hours a day a model runs at each point of its copies. The three add up to 24.
+    `plan` lays them on the clock from 08:00 in the profile's time zone: the hours at max
+    first, then at initial, then at min (every model's busy hours together, the costly case)."""
+
+    min: float = Field(default=0, ge=0, le=24, description="Hours a day at copies.min.")
+    initial: float = Field(default=0, ge=0, le=24, description="Hours a day at copies.initial.")
+    max: float = Field(default=0, ge=0, le=24, description="Hours a day at copies.max.")
+
+
+class EnvironmentTraffic(StrictModel):
+    """The traffic profile of every model that has none of its own."""
+
+    hours_per_day: HoursPerDay
+    timezone: Timezone = Field(default="UTC", description="Where 08:00 is. Default: UTC.")
+
+
+class Traffic(StrictModel):
+    """How busy the model is over a day, so `plan` reports an expected monthly cost: hours a
+    day at each point (`hoursPerDay`), or the copies in each hour of the day (`copiesByHour`,
+    24 numbers from 00:00 in `timezone`). Exactly one of the two."""
+
+    hours_per_day: HoursPerDay | None = None
+    copies_by_hour: tuple[Annotated[int, Field(ge=0, le=1000)], ...] | None = Field(
+        default=None, min_length=24, max_length=24, description="Copies in each hour, 00-23."
+    )
+    timezone: Timezone = Field(default="UTC", description="The clock of the profile.")
+
+
 # --- Environment -----------------------------------------------------------------------------
 
 
@@ -219,6 +272,11 @@ class EnvironmentSpec(StrictModel):
         description="Hourly USD price per instance type, overriding the catalog.",
     )
     endpoints: tuple[Endpoint, ...] = ()
+    traffic: EnvironmentTraffic | None = Field(
+        default=None,
+        description="Default traffic profile of the models. Without one, a model with no "
+        "profile or schedule is expected at copies.initial all day.",
+    )
 
 
 class Environment(StrictModel):
@@ -318,6 +376,23 @@ class Resources(StrictModel):
     cpu_cores: float | None = Field(default=None, ge=0.25, le=192)
 
 
+class ScheduledScaling(StrictModel):
+    """A scheduled action of Application Auto Scaling on the copies (or a dedicated endpoint's
+    instances): from each time the cron fires, autoscaling keeps between `min` and `max`."""
+
+    cron: Annotated[str, StringConstraints(min_length=9, max_length=256)] = Field(
+        description="When it applies: Application Auto Scaling's six cron fields (minutes "
+        "hours day-of-month month day-of-week year), e.g. `0 8 ? * MON-FRI *`; `cron(...)` "
+        "around them is optional."
+    )
+    timezone: Timezone = Field(default="UTC", description="The cron's time zone.")
+    min: int = Field(ge=0, le=1000, description="The fewest copies from then on.")
+    max: int = Field(ge=0, le=1000, description="The most copies from then on.")
+    name: Name | None = Field(
+        default=None, description="The scheduled action's name. Default: from its position."
+    )
+
+
 class Autoscaling(StrictModel):
     metric: Literal["concurrent-requests-per-copy", "invocations-per-copy"] = (
         "concurrent-requests-per-copy"
@@ -325,6 +400,11 @@ class Autoscaling(StrictModel):
     target: float = Field(gt=0, le=100_000)
     scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=86_400)
     scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=86_400)
+    schedule: tuple[ScheduledScaling, ...] = Field(
+        default=(),
+        max_length=50,
+        description="Scheduled min/max copies, e.g. warm in office hours and zero at night.",
+    )
 
 
 class RollbackOn(StrictModel):
@@ -338,6 +418,20 @@ class ModelRollout(StrictModel):
     batch_copies: int = Field(default=1, ge=1)
     wait_seconds: int = Field(default=120, ge=0, le=3600)
     rollback_on: RollbackOn = RollbackOn()
+
+
+class Architecture(StrictModel):
+    """The figures of the model's config.json that size its KV cache: per token, K and V of
+    every layer, `2 × layers × kvHeads × headDim` values. With them `validate` checks that
+    maxRollingBatchSize sequences of maxModelLen tokens fit beside the weights."""
+
+    layers: int = Field(ge=1, le=1000, description="num_hidden_layers.")
+    kv_heads: int = Field(
+        ge=1, le=1024, description="num_key_value_heads (num_attention_heads without GQA)."
+    )
+    head_dim: int = Field(
+        ge=1, le=4096, description="head_dim (hidden_size ÷ num_attention_heads if absent)."
+    )
 
 
 class Slo(StrictModel):
@@ -377,8 +471,14 @@ RequestFormat = Literal["text-generation", "chat-completions"]
 class ModelSpec(StrictModel):
     endpoint: Name | None = None
     dedicated: Dedicated | None = None
+    adapter_of: Name | None = Field(
+        default=None,
+        description="A LoRA adapter of this base model (a Model on a shared endpoint): it runs "
+        "on the base's copies, and source.s3Uri holds the adapter's weights.",
+    )
     source: Source
     size_billions: float | None = Field(default=None, gt=0, le=10_000)
+    architecture: Architecture | None = None
     container: Container
     lmi: Lmi = Lmi()
     resources: Resources | None = None
@@ -391,6 +491,9 @@ class ModelSpec(StrictModel):
         "(inputs/parameters) or chat-completions (messages).",
     )
     slo: Slo | None = None
+    traffic: Traffic | None = Field(
+        default=None, description="How busy the model is; default: the environment's."
+    )
     # Validated after the merge: each entry is a partial `spec` deep-merged for that environment.
     environments: FrozenMap[FrozenMap[Any]] = Field(
         default_factory=dict, description="Per-environment overrides of spec fields, deep-merged."

@@ -1,0 +1,3 @@
+"""Rules about traffics (registered into `llmdeploy.plan.rules.RULES` on import)."""
+
+from __future__ import annotations
