@@ -26,6 +26,20 @@ EXTRA_ENVIRONMENTS = "extra environments"
 # the text on the line it must point at, severity
 CASES = [
     (
+        "kv-cache-fits",
+        {},
+        {
+            "spec__architecture": {"layers": 32, "kvHeads": 8, "headDim": 128},
+            "spec__lmi__maxRollingBatchSize": 64,
+            "spec__lmi__maxModelLen": 8192,
+        },
+        "spec.lmi.maxRollingBatchSize",
+        "the weights fit but the KV cache does not: 64 sequences × 8192 tokens × 128 KiB a "
+        "token (2 × 32 layers × 8 KV heads × 128 × 2 bytes) = 64.0 GiB",
+        "maxRollingBatchSize: 64",
+        "error",
+    ),
+    (
         "endpoint-rollout-valid",
         {
             "spec__endpoints__0__rollout": {
@@ -517,9 +531,15 @@ def test_rule_refuses_its_case(specs, rule, env, model, path, words, line_text, 
 
 
 def test_every_rule_has_a_case():
-    from test_slo_rules import RULE_IDS as SLO_RULES  # their cases: tests/plan/test_slo_rules.py
+    # Rules of their own topic have their cases in tests/plan/test_<topic>_rules.py, each
+    # listing its rule ids as RULE_IDS.
+    import importlib
+    from pathlib import Path
 
-    assert sorted(rules.RULES) == sorted({c[0] for c in CASES} | SLO_RULES)
+    others: set[str] = set()
+    for module in sorted(Path(__file__).parent.glob("test_*_rules.py")):
+        others |= set(importlib.import_module(module.stem).RULE_IDS)
+    assert sorted(rules.RULES) == sorted({c[0] for c in CASES} | others)
 
 
 def test_fp8_is_fine_on_hopper_and_ada(specs):

@@ -15,7 +15,7 @@ from typing import Any
 from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
-from llmdeploy.plan import checks, leaks, trust
+from llmdeploy.plan import checks, leaks, memory, trust
 from llmdeploy.plan.cost import shared_fit
 from llmdeploy.plan.resolve import (
     USABLE_MEMORY_FRACTION,
@@ -723,6 +723,57 @@ def _weights_fit(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
             )
             + (", or a quantized checkpoint (awq, gptq, fp8)" if bpp > 1 else ""),
         )
+
+
+@rule(
+    "kv-cache-fits",
+    "model",
+    "With `architecture` and maxModelLen set, the weights plus the KV cache of "
+    "maxRollingBatchSize sequences of maxModelLen tokens fit in one copy's accelerator memory.",
+)
+def _kv_cache_fits(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
+    spec = m.model_spec
+    weights_mib, devices, inst = m.weights_mib, m.devices_per_replica, m.instance
+    kv_mib = memory.kv_cache_mib(spec)
+    if weights_mib is None or kv_mib is None or inst is None or devices is None:
+        return
+    usable = memory.usable_mib(inst, devices)
+    if weights_mib > usable or weights_mib + kv_mib <= usable:
+        return  # weights-fit speaks for the first; the second fits
+    arch, lmi = spec.architecture, spec.lmi
+    assert arch is not None and lmi.max_model_len is not None
+    per_token = memory.kv_bytes_per_token(arch, lmi.dtype, lmi.extra_env)
+    batch = memory.sequences(spec)
+    free_tokens = (usable - weights_mib) * 2**20 / per_token
+    fit_batch = int(free_tokens // lmi.max_model_len)
+    fit_len = int(free_tokens // batch)
+    options = []
+    if fit_batch >= 1:
+        options.append(f"maxRollingBatchSize: {fit_batch} (at maxModelLen {lmi.max_model_len})")
+    if fit_len >= 16:
+        options.append(f"maxModelLen: {fit_len} (at this batch)")
+    need = memory.fewest_devices(weights_mib, kv_mib, inst, kv_heads=arch.kv_heads)
+    if need is not None:
+        options.append(
+            f"{need} {inst.device_word} per copy (resources.accelerators and tensorParallelDegree)"
+        )
+    options.append("a KV cache in FP8 (extraEnv OPTION_KV_CACHE_DTYPE: fp8)")
+    seqs = f"{batch} sequence{'s' if batch != 1 else ''}"
+    unset = "" if lmi.max_rolling_batch_size else " (maxRollingBatchSize is unset: 1 counted)"
+    field = ("spec", "lmi", "maxRollingBatchSize" if lmi.max_rolling_batch_size else "maxModelLen")
+    value = lmi.max_rolling_batch_size or lmi.max_model_len
+    yield m.source.diagnostic(
+        field,
+        f"the weights fit but the KV cache does not: {seqs} × {lmi.max_model_len} tokens"
+        f"{unset} × {per_token / 1024:g} KiB a token (2 × {arch.layers} layers × "
+        f"{arch.kv_heads} KV heads × {arch.head_dim} × "
+        f"{memory.kv_bytes_per_value(lmi.dtype, lmi.extra_env)} bytes) = {_fmt_gib(kv_mib)}, "
+        f"plus {_fmt_gib(weights_mib)} of weights, is more than the {_fmt_gib(usable)} usable "
+        f"on {devices} × {inst.accelerator} ({USABLE_MEMORY_FRACTION:.0%}); room is left for "
+        f"{int(free_tokens):,} tokens, and LMI would fail at load or never reach this batch",
+        value=value,
+        fix="use " + ", or ".join(options),
+    )
 
 
 @rule("env-vars-limit", "model", f"At most {MAX_ENV_VARS} container environment variables.")

@@ -261,7 +261,7 @@ def _non_ascii_digit(value: Any) -> str:
 
 # Errors raised by the models' own validators (`PydanticCustomError`): their message is the
 # message, and their context carries the fix.
-_CUSTOM = frozenset({"aws_tag_value"})
+_CUSTOM = frozenset({"aws_tag_value", "timezone"})
 
 _PREFIXED = re.compile(r"([-+]?)0([oxb])([0-9a-f]+)", re.IGNORECASE)
 _DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
