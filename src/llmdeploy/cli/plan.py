@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from llmdeploy.plan.advice import Suggestion
     from llmdeploy.plan.cost import EnvironmentPlan
+    from llmdeploy.plan.migration import BaselineFile, Migration
 
 
 @boundary
@@ -34,6 +36,14 @@ def plan(
     suggest: Annotated[
         bool, typer.Option("--suggest", help="Say where the same copies would cost less.")
     ] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="The current hosting (YAML or CSV: model, instanceType, instances, "
+            "hoursPerDay): what moving to the plan saves (docs/planning.md).",
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Capacity and monthly cost of every endpoint, and the ratio to dedicated hosting."""
@@ -41,16 +51,27 @@ def plan(
     from llmdeploy.plan.cost import plan_environment
 
     checked = checked_or_exit(paths, env or (), output, specs)
+    current = _load_baseline(baseline, checked, output) if baseline else None
     results = []
+    migrations: dict[str, Migration] = {}
     for resolved in checked.environments:
         env_plan = plan_environment(resolved)
         tips = advice.suggest(resolved, env_plan) if suggest else []
         results.append((env_plan, tips))
+        if current is not None:
+            from llmdeploy.plan import migration
+
+            migrations[resolved.name] = migration.compare(current, resolved, env_plan)
     if output is OutputFormat.json:
         emit_json(
             {
                 "environments": [
-                    {**dataclasses.asdict(p), "suggestions": [dataclasses.asdict(s) for s in tips]}
+                    {
+                        **dataclasses.asdict(p),
+                        "suggestions": [dataclasses.asdict(s) for s in tips],
+                        # null without --baseline
+                        "baseline": _asdict(migrations.get(p.name)),
+                    }
                     for p, tips in results
                 ],
                 "warnings": [d.to_dict() for d in checked.warnings],
@@ -74,6 +95,105 @@ def plan(
     )
     for env_plan, tips in results:
         _render(console, env_plan, tips if suggest else None, plain=plain)
+        if env_plan.name in migrations:
+            _render_baseline(console, migrations[env_plan.name], plain=plain)
+
+
+def _asdict(value: object) -> dict | None:
+    return None if value is None else dataclasses.asdict(value)  # type: ignore[call-overload]
+
+
+def _load_baseline(path: Path, checked, output: OutputFormat) -> BaselineFile:
+    """The --baseline file; on errors, each located (JSON: `error` and `diagnostics`), exit 1."""
+    from llmdeploy.errors import SpecError
+    from llmdeploy.plan import migration
+
+    try:
+        return migration.load(path, checked.portfolio)
+    except SpecError as exc:
+        errors = len(exc.diagnostics)
+        summary = f"{errors} error(s) in the baseline {path}"
+        if output is OutputFormat.json:
+            emit_json({"error": summary, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        print(f"{exc.render()}\n\nerror: {summary}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def _render_baseline(console: Console, m: Migration, *, plain: bool = False) -> None:
+    """What moving from the baseline to this environment's plan saves."""
+    from rich import box
+    from rich.table import Table
+
+    def table() -> Table:
+        return Table(box=None if plain else box.SIMPLE_HEAD, pad_edge=False)
+
+    points = list(m.compared_plan_usd)
+    console.print(
+        f"\n[bold]Migration from the baseline[/bold] {m.file} → environment {m.environment} "
+        "(on-demand, 730 h/month; the baseline for its hoursPerDay)"
+    )
+    if not m.models:
+        console.print(
+            "  no model of the baseline is planned in this environment"
+            if m.not_in_environment
+            else f"  the baseline lists no model for environment {m.environment}"
+        )
+    else:
+        rows = table()
+        for col in ("model", "today", "monthly today", "on the plan", f"plan {' / '.join(points)}"):
+            rows.add_column(col, justify="right" if "monthly" in col or "plan " in col else "left")
+        for x in m.models:
+            hours = f"{x.hours_per_day:g} h/day"
+            rows.add_row(
+                x.model,
+                f"{x.baseline_instances} × {x.baseline_instance_type} · {hours}",
+                _usd(x.baseline_monthly_usd),
+                f"{x.endpoint} ({'dedicated' if x.dedicated else 'shared'})",
+                " / ".join(_usd(x.plan_monthly_usd[p]) for p in points)
+                + ("" if x.compared else " (left out)"),
+            )
+        console.print(rows)
+        today = f"{_usd(m.baseline_monthly_usd)} per month ({len(m.models)} models)"
+        if m.unknown_prices:
+            today += f"; no price for {', '.join(m.unknown_prices)} (set spec.pricing), the "
+            today += f"priced entries cost {_usd(m.baseline_monthly_usd_known)}"
+        console.print(f"[bold]Baseline[/bold] today: {today}")
+    if m.compared:
+        planned = len(m.compared) + len(m.excluded) + len(m.not_in_baseline)
+        scope = (
+            "the whole environment"
+            if m.whole_environment
+            else f"{len(m.compared)} of {planned} models, on both sides"
+        )
+        console.print(f"[bold]Moving to the plan[/bold] ({scope}):")
+        saving = table()
+        for col in ("at", "baseline", "plan", "saving", "baseline ÷ plan"):
+            saving.add_column(col, justify="left" if col == "at" else "right")
+        for p in points:
+            r = m.ratio[p]
+            saving.add_row(
+                f"{p} copies",
+                _usd(m.compared_baseline_usd),
+                _usd(m.compared_plan_usd[p]),
+                _usd(m.saving_usd[p]),
+                f"{r:.2f}×" if r is not None else "∞ (the plan costs nothing)",
+            )
+        console.print(saving)
+    elif m.models:
+        console.print("  nothing to compare: no model has a price on both sides")
+    for reason in m.excluded:
+        console.print(f"  left out of both sides: {reason}")
+    if m.not_in_baseline:
+        console.print(
+            f"  not in the baseline (new: left out of both sides): {', '.join(m.not_in_baseline)}"
+        )
+    if m.not_in_environment:
+        console.print(f"  not planned in {m.environment}: {', '.join(m.not_in_environment)}")
+    if m.split_endpoints:
+        console.print(
+            f"  plan side: shared with models not compared: {', '.join(m.split_endpoints)}; "
+            f"{m.attribution}"
+        )
 
 
 def _usd(value: float | None) -> str:
