@@ -79,7 +79,10 @@ def test_two_models_on_a_g5_pool_against_dedicated_instances(specs):
     assert p.comparable_dedicated_usd["max"] == pytest.approx((3 * 1.222 + 5.752) * H)
     assert p.ratio["min"] == pytest.approx((1.222 + 5.752) / 7.09)
     assert p.ratio["max"] == pytest.approx((3 * 1.222 + 5.752) / (2 * 7.09))
-    assert p.monthly_usd == pytest.approx({"min": 7.09 * H, "initial": 7.09 * H, "max": 14.18 * H})
+    # Without a traffic profile the expected month is the initial point.
+    assert p.monthly_usd == pytest.approx(
+        {"min": 7.09 * H, "initial": 7.09 * H, "max": 14.18 * H, "expected": 7.09 * H}
+    )
     # A rolling update from min copies: b's one copy (2 GPUs) plus the batch that needs the
     # most room, b's (another 2 GPUs; a's would be 1): one instance, 2 of max 3 spare.
     u = ep.update
@@ -158,9 +161,10 @@ def test_weights_and_kv_cache_per_device(specs):
 def test_unknown_prices_stay_unknown(specs):
     _, p = _plan(specs, None, base_model())  # g6e.12xlarge: not in the pinned table
     assert p.endpoints[0].hourly_usd is None
-    assert p.monthly_usd == {"min": None, "initial": None, "max": None}
+    unknown = {"min": None, "initial": None, "max": None, "expected": None}
+    assert p.monthly_usd == unknown
     assert p.unknown_prices == ("ml.g6e.12xlarge",)
-    assert p.ratio == {"min": None, "initial": None, "max": None}
+    assert p.ratio == unknown
     assert "price of ml.g6e.12xlarge unknown" in p.excluded[0]
 
 

@@ -6,6 +6,10 @@ deployed) and at `copies.max` (peak). At each, the copies are packed onto the en
 instance type; the endpoint runs that many instances, but never fewer than its
 `instances.min` (or `instances.initial` when deployed) nor more than its `instances.max`.
 Prices are on-demand, 730 hours a month; an unknown price makes a cost unknown, never zero.
+
+A fourth figure, `expected`, weighs the week's states by their hours: each model's traffic
+profile (`plan.traffic`: its own, the environment's, or copies.initial all week), within its
+schedule. Every cost object (`monthly_usd`, the comparison and the ratio) carries all four.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from typing import Literal
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
-from llmdeploy.plan import capacity
-from llmdeploy.plan.capacity import Demand, pack
+from llmdeploy.plan import capacity, traffic
+from llmdeploy.plan.capacity import Demand, _per_instance, pack
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
 Point = Literal["min", "initial", "max"]
 POINTS: tuple[Point, ...] = ("min", "initial", "max")
+FIGURES = (*POINTS, "expected")  # the keys of every cost object
+# Packing budgets for the week's states other than the three points (they are many where
+# profiles differ): the heuristic and a short search, no integer program.
+STATE_SEARCH_NODES = 2_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,21 @@ class UpdatePlan:
 
 
 @dataclass(frozen=True)
+class ExpectedPlan:
+    """The endpoint over the week's states, weighted by their hours."""
+
+    monthly_usd: float | None
+    instance_hours: float  # per month
+    average_instances: float
+    peak_instances: int
+    states: int  # distinct joint states of its models' copies over the week
+    optimal: bool  # every state's packing is proven minimal
+    holds: bool  # instances.max holds the copies in every state
+    basis: dict[str, str]  # per model: where its profile came from
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class EndpointPlan:
     name: str
     instance_type: str
@@ -72,6 +95,8 @@ class EndpointPlan:
     # None for a dedicated endpoint: it has no copies; SageMaker replaces its whole fleet
     # blue/green, beside the old one, so instances.max does not bound an update.
     update: UpdatePlan | None = None
+    expected: ExpectedPlan | None = None
+    monthly_usd: dict[str, float | None] = field(default_factory=dict)  # per FIGURES
 
 
 @dataclass(frozen=True)
@@ -100,18 +125,34 @@ class EnvironmentPlan:
     excluded: tuple[str, ...] = field(default=())  # why something is left out of the ratio
 
 
+def profiles(env: ResolvedEnvironment) -> dict[str, traffic.Profile]:
+    """Each model's copies over the week (a dedicated model's instances); adapters and models
+    whose spec lacks copies have none."""
+    default = env.doc.environment_spec.traffic
+    out = {}
+    for m in env.models:
+        found = traffic.counts(m.model_spec)
+        if found is None:
+            continue
+        autoscaling = m.model_spec.autoscaling
+        schedule = autoscaling.schedule if autoscaling is not None else ()
+        out[m.name] = traffic.profile(found[1], m.model_spec.traffic, default, schedule)
+    return out
+
+
 def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
     overrides = env.doc.environment_spec.pricing
-    endpoints = [_shared(env, i) for i in range(len(env.doc.environment_spec.endpoints))]
-    endpoints += [_dedicated(m, overrides) for m in env.models if m.dedicated]
-    baselines = {m.name: _baseline(m, overrides) for m in env.models}
+    weekly = profiles(env)
+    endpoints = [_shared(env, i, weekly) for i in range(len(env.doc.environment_spec.endpoints))]
+    endpoints += [_dedicated(m, overrides, weekly) for m in env.models if m.dedicated]
+    baselines = {m.name: _baseline(m, overrides, weekly.get(m.name)) for m in env.models}
 
     unknown = sorted({e.instance_type for e in endpoints if e.hourly_usd is None})
-    known = {p: sum(e.points[p].monthly_usd or 0.0 for e in endpoints) for p in POINTS}
-    totals = {p: None if unknown else known[p] for p in POINTS}
+    known = {p: sum(e.monthly_usd[p] or 0.0 for e in endpoints) for p in FIGURES}
+    totals = {p: None if unknown else known[p] for p in FIGURES}
 
-    shared = {p: 0.0 for p in POINTS}
-    dedicated = {p: 0.0 for p in POINTS}
+    shared = {p: 0.0 for p in FIGURES}
+    dedicated = {p: 0.0 for p in FIGURES}
     excluded: list[str] = []
     for e in endpoints:
         names = [m.name for m in e.models]
@@ -124,10 +165,10 @@ def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
                 f"{e.name}: no priced instance type fits one copy of {', '.join(missing)}"
             )
             continue
-        for p in POINTS:
-            shared[p] += e.points[p].monthly_usd or 0.0
+        for p in FIGURES:
+            shared[p] += e.monthly_usd[p] or 0.0
             dedicated[p] += sum(baselines[n].monthly_usd[p] or 0.0 for n in names)
-    ratio = {p: (dedicated[p] / shared[p] if shared[p] > 0 else None) for p in POINTS}
+    ratio = {p: (dedicated[p] / shared[p] if shared[p] > 0 else None) for p in FIGURES}
     return EnvironmentPlan(
         name=env.name,
         endpoints=tuple(endpoints),
@@ -168,7 +209,9 @@ def shared_fit(env: ResolvedEnvironment, index: int) -> capacity.EndpointFit | N
     return env.fit(env.doc.environment_spec.endpoints[index].name)
 
 
-def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
+def _shared(
+    env: ResolvedEnvironment, index: int, weekly: dict[str, traffic.Profile]
+) -> EndpointPlan:
     ep = env.doc.environment_spec.endpoints[index]
     models = tuple(_needs(m, ep.name) for m in env.models_on(ep.name) if m.demand)
     hourly, source = _price(ep.instance_type, env.doc.environment_spec.pricing)
@@ -200,6 +243,14 @@ def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
             holds=needed is not None and needed <= ep.instances.max,
             headroom=None if needed is None else ep.instances.max - needed,
         )
+    inst = instances.get(ep.instance_type)
+    demands = {m.name: m.demand for m in models if m.demand is not None}
+    mine = {n: weekly[n] for n in demands if n in weekly}
+    expected = None
+    if inst is not None:
+        expected = expected_shared(
+            mine, demands, inst, hourly, floor=ep.instances.min, ceiling=ep.instances.max
+        )
     return EndpointPlan(
         ep.name,
         ep.instance_type,
@@ -210,10 +261,86 @@ def _shared(env: ResolvedEnvironment, index: int) -> EndpointPlan:
         models,
         points,
         update,
+        expected,
+        _costs(points, expected),
     )
 
 
-def _dedicated(m: ResolvedModel, overrides) -> EndpointPlan:
+def _costs(points: dict[str, PointPlan], expected: ExpectedPlan | None) -> dict:
+    return {p: points[p].monthly_usd for p in POINTS} | {
+        "expected": expected.monthly_usd if expected is not None else None
+    }
+
+
+def expected_shared(
+    weekly: dict[str, traffic.Profile],
+    demands: dict[str, Demand],
+    inst: InstanceType,
+    hourly: float | None,
+    *,
+    floor: int = 0,
+    ceiling: int | None = None,
+) -> ExpectedPlan:
+    """A shared endpoint of ``inst`` over the week: in each state its models' copies packed,
+    the instances kept within [floor, ceiling]. The optimizer prices its pools with this too."""
+    found = traffic.states(weekly)
+    packed: dict[tuple, capacity.Packing | None] = {}
+    hours = 0.0
+    peak = 0
+    optimal = holds = True
+    for state in found:
+        key = tuple(c for _, c in state.copies)
+        if key not in packed:
+            copies = [demands[n] for n, c in state.copies for _ in range(c)]
+            packed[key] = pack(copies, inst, search_nodes=STATE_SEARCH_NODES, exact_nodes=0)
+        packing = packed[key]
+        needed = packing.instances if packing else 0
+        optimal &= bool(packing and packing.optimal)
+        holds &= packing is not None and (ceiling is None or needed <= ceiling)
+        running = max(needed, floor)
+        if ceiling is not None:
+            running = min(running, ceiling)
+        peak = max(peak, running)
+        hours += running * state.monthly_hours
+    notes = tuple(f"{n}: {p.note}" for n, p in weekly.items() if p.note)
+    return ExpectedPlan(
+        monthly_usd=None if hourly is None else hours * hourly,
+        instance_hours=hours,
+        average_instances=hours / HOURS_PER_MONTH,
+        peak_instances=peak,
+        states=len(found),
+        optimal=optimal,
+        holds=holds,
+        basis={n: p.basis for n, p in weekly.items()},
+        notes=notes,
+    )
+
+
+def expected_dedicated(
+    profile: traffic.Profile | None, hourly: float | None, counts: dict[str, int], model: str = ""
+) -> ExpectedPlan:
+    """A dedicated endpoint over the week: its instances follow the profile, within
+    instances.min..max (never below one: such an endpoint does not scale to zero)."""
+    segments = profile.segments if profile else ((0.0, traffic.WEEK_HOURS, counts["initial"]),)
+    hours = peak = 0.0
+    for start, end, n in segments:
+        running = min(max(n, counts["min"], 1), max(counts["max"], 1))
+        peak = max(peak, running)
+        hours += running * (end - start) / traffic.WEEK_HOURS * HOURS_PER_MONTH
+    return ExpectedPlan(
+        monthly_usd=None if hourly is None else hours * hourly,
+        instance_hours=hours,
+        average_instances=hours / HOURS_PER_MONTH,
+        peak_instances=int(peak),
+        states=len(segments),
+        optimal=True,
+        holds=True,
+        basis={} if profile is None else {model: profile.basis},
+        notes=() if profile is None or not profile.note else (profile.note,),
+    )
+
+
+def _dedicated(m: ResolvedModel, overrides, weekly: dict[str, traffic.Profile]) -> EndpointPlan:
     ded = m.model_spec.dedicated
     assert ded is not None
     hourly, source = _price(ded.instance_type, overrides)
@@ -229,8 +356,19 @@ def _dedicated(m: ResolvedModel, overrides) -> EndpointPlan:
         )
         for p in POINTS
     }
+    expected = expected_dedicated(weekly.get(m.name), hourly, counts, model=m.name)
     return EndpointPlan(
-        m.name, ded.instance_type, True, counts, hourly, source, (_needs(m, m.name),), points
+        m.name,
+        ded.instance_type,
+        True,
+        counts,
+        hourly,
+        source,
+        (_needs(m, m.name),),
+        points,
+        None,
+        expected,
+        _costs(points, expected),
     )
 
 
@@ -271,17 +409,19 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     return copy if copy.fits(inst) else None
 
 
-def _baseline(m: ResolvedModel, overrides) -> Baseline:
+def _baseline(m: ResolvedModel, overrides, profile: traffic.Profile | None) -> Baseline:
     if m.dedicated:  # already hosted the old way: the same endpoint on both sides
         ded = m.model_spec.dedicated
         hourly, _ = _price(ded.instance_type, overrides)
         counts = {p: getattr(ded.instances, p) for p in POINTS}
+        expected = expected_dedicated(profile, hourly, counts).monthly_usd
         return Baseline(
             m.name,
             ded.instance_type,
             hourly,
             counts,
-            {p: None if hourly is None else counts[p] * hourly * HOURS_PER_MONTH for p in POINTS},
+            {p: None if hourly is None else counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
+            | {"expected": expected},
         )
     priced = [
         (price, inst, copy)
@@ -290,7 +430,7 @@ def _baseline(m: ResolvedModel, overrides) -> Baseline:
         and (copy := dedicated_copy(m, inst)) is not None
     ]
     if not priced:
-        return Baseline(m.name, None, None, {p: 0 for p in POINTS}, {p: None for p in POINTS})
+        return Baseline(m.name, None, None, {p: 0 for p in POINTS}, {p: None for p in FIGURES})
     hourly, inst, copy = min(priced, key=lambda pic: (pic[0], pic[1].name))
     copies = m.model_spec.copies
     counts = {}
@@ -298,6 +438,14 @@ def _baseline(m: ResolvedModel, overrides) -> Baseline:
         # The old way never scales to zero: at least one copy, always.
         n = max(getattr(copies, p) if copies else 1, 1)
         counts[p] = pack([copy] * n, inst).instances  # type: ignore[union-attr]
-    return Baseline(
-        m.name, inst.name, hourly, counts, {p: counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
+    costs = {p: counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
+    # Over the week: the copies the profile gives, never fewer than one.
+    segments = profile.segments if profile else ((0.0, traffic.WEEK_HOURS, counts["initial"]),)
+    per_instance = _per_instance(copy, inst)
+    hours = sum(
+        -(-max(n, 1) // per_instance) * (end - start) / traffic.WEEK_HOURS * HOURS_PER_MONTH
+        for start, end, n in segments
     )
+    if profile is None:  # copies.initial all week: the initial point's instances
+        hours = counts["initial"] * HOURS_PER_MONTH
+    return Baseline(m.name, inst.name, hourly, counts, costs | {"expected": hours * hourly})

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from llmdeploy.errors import Diagnostic
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel
 from llmdeploy.plan.rules import rule
+from llmdeploy.plan.traffic import counts
 from llmdeploy.spec.loader import EnvironmentDoc
 from llmdeploy.spec.models import HoursPerDay
 
@@ -82,19 +83,6 @@ def _model_hours(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
         yield from _hours_sum(m.source, ("spec", "traffic"), traffic.hours_per_day)
 
 
-def counts(m: ResolvedModel) -> tuple[str, dict[str, int]] | None:
-    """What a model's profile counts (copies, or a dedicated endpoint's instances), and its
-    min / initial / max; None when it has neither (an adapter, or a spec that is incomplete)."""
-    spec = m.model_spec
-    if spec.dedicated is not None:
-        n = spec.dedicated.instances
-        return "dedicated.instances", {"min": n.min, "initial": n.initial, "max": n.max}
-    if spec.copies is not None:
-        c = spec.copies
-        return "copies", {"min": c.min, "initial": c.initial, "max": c.max}
-    return None
-
-
 @rule(
     "traffic-within-copies",
     "model",
@@ -102,7 +90,7 @@ def counts(m: ResolvedModel) -> tuple[str, dict[str, int]] | None:
 )
 def _within(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
     traffic = m.model_spec.traffic
-    found = counts(m)
+    found = counts(m.model_spec)
     if traffic is None or traffic.copies_by_hour is None or found is None:
         return
     what, bounds = found
