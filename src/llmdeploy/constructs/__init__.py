@@ -36,6 +36,7 @@ from llmdeploy.constructs.types import (
     RolloutStrategy,
     RoutingStrategy,
     ScalingMetric,
+    ScheduledScaling,
 )
 
 __all__ = [
@@ -60,4 +61,5 @@ __all__ = [
     "RolloutStrategy",
     "RoutingStrategy",
     "ScalingMetric",
+    "ScheduledScaling",
 ]

@@ -37,6 +37,9 @@ from llmdeploy.constructs.types import (
     ModelData,
     RollbackAlarms,
     ScalingMetric,
+    add_schedule,
+    schedule_checks,
+    schedule_spelling,
 )
 from llmdeploy.plan import checks
 
@@ -66,7 +69,8 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
     Created: a SageMaker Model (image, weights, environment, network isolation), an endpoint
     config with one variant of that model, the endpoint with a blue/green deployment rolled
     back on ``rollback`` alarms (default: 5% 5XX responses), instance-count autoscaling with
-    ``autoscaling``, and the same security defaults as `LlmEndpoint` (least-privilege role,
+    ``autoscaling`` (its ``schedule`` as scheduled actions on the instance count, never below
+    1 instance), and the same security defaults as `LlmEndpoint` (least-privilege role,
     customer-managed key, encrypted logs). Dedicated endpoints cannot scale to zero
     instances: ``instances.min`` must be at least 1; ``instances.max`` above ``min`` needs
     ``autoscaling`` (nothing else would ever add an instance). The rollout is all at once by
@@ -169,7 +173,7 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
         self.scalable_target: appscaling.ScalableTarget | None = None
         if autoscaling is not None:
             self._autoscale(autoscaling, instances)
-        self._add_rules(bound, lmi)
+        self._add_rules(bound, lmi, autoscaling, instances)
 
     def _endpoint_config(
         self, instances: Counts, timeout: int, volume_size_gb: int | None
@@ -196,7 +200,13 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
             acknowledge_local_nvme(config)
         return config
 
-    def _add_rules(self, bound: BoundImage, lmi: LmiSettings | None) -> None:
+    def _add_rules(
+        self,
+        bound: BoundImage,
+        lmi: LmiSettings | None,
+        autoscaling: Autoscaling | None,
+        instances: Counts,
+    ) -> None:
         """llmdeploy's rules on these props, run when the app synthesizes."""
         info = self.instance_type.catalog
         engine = bound.engine or (ENGINES["djl-lmi"] if lmi is not None else None)
@@ -208,8 +218,10 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
                 yield from checks.engine_matches_hardware(engine, info)
             yield from checks.fp8_needs_hardware(settings.quantization, info)
             yield from image_region(self, bound)
+            if autoscaling is not None:
+                yield from schedule_checks(autoscaling, upper=instances.max, lower=1)
 
-        add_rules(self, rules, SPELLING)
+        add_rules(self, rules, schedule_spelling(SPELLING, autoscaling))
 
     def _autoscale(self, autoscaling: Autoscaling, instances: Counts) -> None:
         target = appscaling.ScalableTarget(
@@ -230,6 +242,7 @@ class DedicatedEndpoint(EndpointBase, IDedicatedEndpoint):
             scale_in_cooldown=autoscaling.scale_in_cooldown,
             scale_out_cooldown=autoscaling.scale_out_cooldown,
         )
+        add_schedule(target, autoscaling)
         self.scalable_target = target
 
     @property

@@ -37,8 +37,12 @@ from llmdeploy.constructs.types import (
     LmiSettings,
     ModelData,
     RollbackAlarms,
+    add_schedule,
+    schedule_checks,
+    schedule_spelling,
 )
 from llmdeploy.plan import checks
+from llmdeploy.plan import schedule as schedules
 
 _METRICS = appscaling.PredefinedMetric
 _PREDEFINED = {
@@ -96,7 +100,8 @@ class InferenceComponent(Resource, IInferenceComponent):
     weights, pull exactly its image repository and write its logs; the inference component
     on it (compute per copy, startup timeouts, copy count, rolling update by copies that rolls
     back on ``rollback`` alarms); with ``autoscaling`` a scalable target on DesiredCopyCount
-    and target tracking, and when ``copies.min`` is 0 the wake-from-zero step policy and its
+    and target tracking, its ``schedule`` as scheduled actions on that target, and when
+    ``copies.min`` (or a scheduled action's min) is 0 the wake-from-zero step policy and its
     NoCapacityInvocationFailures alarm, which fires on the first refused request.
 
     At synth, llmdeploy's rules check the props as `llmdeploy validate` checks a spec (a copy
@@ -296,12 +301,14 @@ class InferenceComponent(Resource, IInferenceComponent):
             yield from checks.scale_to_zero_needs_autoscaling(
                 copies.min, copies.initial, copies.max, autoscaling is not None
             )
+            if autoscaling is not None:
+                yield from schedule_checks(autoscaling, upper=copies.max, lower=0)
             if bound.engine is not None:
                 yield from checks.engine_matches_hardware(bound.engine, instance)
             yield from checks.fp8_needs_hardware(lmi.quantization, instance)
             yield from image_region(self, bound)
 
-        add_rules(self, rules, SPELLING)
+        add_rules(self, rules, schedule_spelling(SPELLING, autoscaling))
 
     def _autoscale(self, scaling: Autoscaling) -> None:
         target = appscaling.ScalableTarget(
@@ -323,10 +330,12 @@ class InferenceComponent(Resource, IInferenceComponent):
             scale_out_cooldown=scaling.scale_out_cooldown,
         )
         self.scalable_target = target
-        if self.copies.min > 0:
+        add_schedule(target, scaling)
+        if self.copies.min > 0 and not schedules.reaches_zero(scaling.schedule):
             return
         # Target tracking cannot leave zero copies (a per-copy metric has no value at zero):
-        # a request refused for lack of capacity raises this alarm, which adds one copy.
+        # a request refused for lack of capacity raises this alarm, which adds one copy. A
+        # schedule that lets the copies go to zero at night needs it as much as copies.min 0.
         wake = appscaling.StepScalingAction(
             self,
             "WakeFromZero",

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Duration, Stack, TimeZone, Token
+from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from llmdeploy.catalog import engines
 from llmdeploy.catalog import instances as catalog
+from llmdeploy.plan import checks
+from llmdeploy.plan import schedule as schedules
 from llmdeploy.plan.resolve import LmiSettings
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "RolloutStrategy",
     "RoutingStrategy",
     "ScalingMetric",
+    "ScheduledScaling",
 ]
 
 
@@ -227,20 +232,114 @@ class ComponentRollout:
 
 
 @dataclass(frozen=True)
+class ScheduledScaling:
+    """A scheduled action of Application Auto Scaling: from each time ``cron`` fires in
+    ``timezone``, autoscaling keeps the copies (a dedicated endpoint's instances) between
+    ``min`` and ``max`` until the next action fires. ``cron`` is Application Auto Scaling's six
+    fields (``"0 8 ? * MON-FRI *"``, with or without ``cron(...)``), checked here; the
+    timezone is an IANA name and follows daylight saving. ``name``: the action's name, unique
+    per model. Default: ``schedule-<position from 1>`` (docs/scheduling.md)."""
+
+    cron: str
+    min: int
+    max: int
+    timezone: str = "UTC"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            schedules.parse(self.cron)
+        except schedules.CronError as exc:
+            raise ValueError(f"ScheduledScaling.cron {self.cron!r}: {exc}") from None
+        if not isinstance(self.min, int) or not isinstance(self.max, int) or self.min < 0:
+            raise ValueError(f"ScheduledScaling min={self.min!r}, max={self.max!r}: give counts")
+        if self.min > self.max:
+            raise ValueError(
+                f"ScheduledScaling min={self.min} is above max={self.max}: Application Auto "
+                f"Scaling refuses it; set min <= max"
+            )
+        if self.timezone not in _timezones():
+            raise ValueError(
+                f"ScheduledScaling.timezone {self.timezone!r}: give an IANA time zone, e.g. "
+                "UTC or Europe/Berlin"
+            )
+        if self.name is not None and not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}", self.name
+        ):
+            raise ValueError(
+                f"ScheduledScaling.name {self.name!r}: letters, digits, '-', '_' and '.', "
+                "at most 256 characters"
+            )
+
+    @property
+    def expression(self) -> str:
+        """The Schedule Application Auto Scaling gets: ``cron(<six fields>)``."""
+        return schedules.parse(self.cron).expression
+
+
+def _timezones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+@dataclass(frozen=True)
 class Autoscaling:
     """Target tracking on copies (instances, for a dedicated endpoint); with ``Counts.min ==
-    0`` also wake from zero."""
+    0``, or a ``schedule`` action with min 0, also wake from zero. ``schedule``: scheduled
+    actions that move the range over the week (warm in office hours, zero at night). Default:
+    none (the range is the ``Counts``' all the time)."""
 
     target: float
     metric: ScalingMetric = ScalingMetric.CONCURRENT_REQUESTS_PER_COPY
     scale_in_cooldown: Duration = field(default_factory=lambda: Duration.minutes(5))
     scale_out_cooldown: Duration = field(default_factory=lambda: Duration.minutes(1))
+    schedule: tuple[ScheduledScaling, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.target > 0:
             raise ValueError(f"Autoscaling.target {self.target}: give a positive target")
         _seconds(self.scale_in_cooldown, "Autoscaling.scale_in_cooldown")
         _seconds(self.scale_out_cooldown, "Autoscaling.scale_out_cooldown")
+        if not all(isinstance(a, ScheduledScaling) for a in self.schedule):
+            raise TypeError(
+                "Autoscaling.schedule: give ScheduledScaling(cron=..., min=..., max=...)"
+            )
+        object.__setattr__(self, "schedule", tuple(self.schedule))
+
+    @property
+    def action_names(self) -> list[str]:
+        """Each scheduled action's name: its own, else ``schedule-<position from 1>``."""
+        return schedules.action_names([a.name for a in self.schedule])
+
+
+def add_schedule(target: appscaling.ScalableTarget, scaling: Autoscaling) -> None:
+    """``scaling.schedule`` as the scheduled actions of ``target`` (its ScheduledActions)."""
+    for name, action in zip(scaling.action_names, scaling.schedule, strict=True):
+        target.scale_on_schedule(
+            name,
+            schedule=appscaling.Schedule.expression(action.expression),
+            min_capacity=action.min,
+            max_capacity=action.max,
+            time_zone=TimeZone.of(action.timezone),
+        )
+
+
+def schedule_checks(scaling: Autoscaling, *, upper: int, lower: int) -> Iterator[checks.Finding]:
+    """`plan.schedule.check_actions` on a construct's schedule: the rules `validate` runs."""
+    unit = "copies" if lower == 0 else "instances"
+    names = [a.name for a in scaling.schedule]
+    return schedules.check_actions(scaling.schedule, names, upper=upper, lower=lower, unit=unit)
+
+
+def schedule_spelling(spelling: Mapping[str, str], scaling: Autoscaling | None) -> dict[str, str]:
+    """``spelling`` plus the props of each scheduled action (autoscaling.schedule[0].max)."""
+    out = dict(spelling)
+    for i in range(len(scaling.schedule) if scaling else 0):
+        for key in ("cron", "min", "max", "name"):
+            out[f"schedule.{i}.{key}"] = f"autoscaling.schedule[{i}].{key}"
+    out["schedule"] = "autoscaling.schedule"
+    return out
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from llmdeploy.constructs import (
     RolloutStrategy,
     RoutingStrategy,
     ScalingMetric,
+    ScheduledScaling,
 )
 from llmdeploy.constructs.dashboards import (
     LlmDashboard,
@@ -370,6 +371,10 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
         metric=_METRIC[a.metric],
         scale_in_cooldown=cdk.Duration.seconds(a.scale_in_cooldown_seconds),
         scale_out_cooldown=cdk.Duration.seconds(a.scale_out_cooldown_seconds),
+        schedule=tuple(
+            ScheduledScaling(s.cron, s.min, s.max, timezone=s.timezone, name=s.name)
+            for s in a.schedule
+        ),
     )
 
 
