@@ -16,9 +16,10 @@ Decisions (docs/planning.md, "Migration baseline", says the same to users):
 - A dedicated endpoint's cost is its model's. A shared endpoint's cost is split among its
   models in proportion to the devices they reserve × their copies at each point (devices of
   one copy each where no model has copies at a point, as when every model is scaled to zero
-  and the endpoint still runs its `instances.min`). An endpoint whose models are all compared
-  therefore counts whole; when every model of the environment is compared, the plan side is
-  the environment's total, endpoints without models included.
+  and the endpoint still runs its `instances.min`; at a figure without copies of its own,
+  such as the traffic profile's `expected`, as at `copies.initial`). An endpoint whose models
+  are all compared therefore counts whole; when every model of the environment is compared,
+  the plan side is the environment's total, endpoints without models included.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class HostingEntry(StrictModel):
 class BaselineDocument(StrictModel):
     api_version: Literal["llmdeploy/v1"]
     kind: Literal["Baseline"]
-    hosting: tuple[HostingEntry, ...] = Field(min_length=1)
+    hosting: tuple[HostingEntry, ...]  # at least one: `_check_entries` says so
 
 
 @dataclass(frozen=True)
@@ -380,6 +381,16 @@ def _check_entries(data: Any, source: SourceMap, portfolio: Portfolio) -> list[D
     hosting = data.get("hosting") if isinstance(data, Mapping) else None
     if not isinstance(hosting, tuple):
         return []
+    if not hosting:
+        # Not pydantic's min_length: it would also call a list of one bad entry too short.
+        return [
+            source.diagnostic(
+                ("hosting",),
+                "no entries",
+                value=hosting,
+                fix="one entry per model: {model, instanceType, instances}",
+            )
+        ]
     models = sorted({m.spec.name for m in portfolio.models})
     envs = portfolio.all_environment_names
     out: list[Diagnostic] = []
@@ -514,12 +525,8 @@ def compare(
         if endpoint is None:
             continue  # not planned in this environment (listed in not_in_environment)
         shares = _shares(endpoint, h.model, points)
-        plan = {
-            p: None
-            if endpoint.points[p].monthly_usd is None
-            else endpoint.points[p].monthly_usd * shares[p]
-            for p in points
-        }
+        costs = {p: _endpoint_usd(endpoint, p) for p in points}
+        plan = {p: None if costs[p] is None else costs[p] * shares[p] for p in points}
         reasons = []
         if hourly is None:
             reasons.append(f"no price for {h.instance_type} (today)")
@@ -586,6 +593,22 @@ def compare(
     )
 
 
+def _endpoint_usd(endpoint: EndpointPlan, point: str) -> float | None:
+    """The endpoint's monthly cost at ``point``: from its per-figure costs where the plan has
+    them (``expected`` is a figure, not a packed point), else from the point's packing."""
+    figures = getattr(endpoint, "monthly_usd", None) or {}
+    if point in figures:
+        return figures[point]
+    found = endpoint.points.get(point)
+    return None if found is None else found.monthly_usd
+
+
+def _copies(copies: Mapping[str, float], point: str) -> float:
+    # A figure without copies of its own (``expected``) is split as at copies.initial.
+    found = copies.get(point)
+    return copies.get("initial", 0) if found is None else found
+
+
 def _shares(endpoint: EndpointPlan, model: str, points: tuple[str, ...]) -> dict[str, float]:
     """``model``'s fraction of ``endpoint``'s cost at each point (see the module's docstring)."""
     if endpoint.dedicated or len(endpoint.models) == 1:
@@ -593,7 +616,7 @@ def _shares(endpoint: EndpointPlan, model: str, points: tuple[str, ...]) -> dict
     out = {}
     for p in points:
         weights = {
-            m.name: (m.demand.devices if m.demand else 1) * (m.copies.get(p) or 0)
+            m.name: (m.demand.devices if m.demand else 1) * _copies(m.copies, p)
             for m in endpoint.models
         }
         if not any(weights.values()):  # nobody has copies: the floor is everyone's
