@@ -456,7 +456,13 @@ def weekly_bounds(
             segments.append((start / 60, minute / 60, *in_force))
         start, in_force = minute, (low, high)
     segments.append((start / 60, 168.0, *in_force))
-    return segments
+    merged: list[tuple[float, float, int, int]] = []
+    for seg in segments:  # same-minute actions can leave equal neighbours
+        if merged and merged[-1][2:] == seg[2:]:
+            merged[-1] = (merged[-1][0], seg[1], *seg[2:])
+        else:
+            merged.append(seg)
+    return merged
 
 
 # --- the checks both front ends run ---------------------------------------------------------
