@@ -4,6 +4,7 @@ is a located error (exit 1, JSON under -o json), never a traceback."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -50,8 +51,19 @@ def test_json_has_a_baseline_object_per_environment():
                 else ratio == pytest.approx(b["compared_baseline_usd"] / plan)
             )
         assert {m["model"] for m in b["models"]} >= set(b["compared"])
+        assert not [k for k in _keys(b) if not re.fullmatch("[a-z][a-z0-9_]*", k)]
     plain = json.loads(runner.invoke(app, ["plan", "-o", "json"]).stdout)
     assert all(env["baseline"] is None for env in plain["environments"])
+
+
+def _keys(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _keys(v)
 
 
 def test_partial_coverage_is_stated(tmp_path):

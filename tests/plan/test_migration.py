@@ -139,6 +139,21 @@ def test_partial_coverage_splits_a_shared_endpoint_by_devices_times_copies(specs
         assert m.compared_plan_usd[p] == pytest.approx(pool.points[p].monthly_usd * share[p])
 
 
+def test_expected_is_split_by_copies_over_the_profiles_week(specs, tmp_path):
+    # big: 1 device, copies.initial 1 all week (no profile); small: 1 device, 3 copies for 8
+    # hours a day, 0 for 16 (an average of 1): the expected cost is split half and half.
+    checked = _two_models(specs, spec__traffic={"hoursPerDay": {"initial": 8, "min": 16}})
+    env = checked.environments[0]
+    env_plan = plan_environment(env)
+    if "expected" not in env_plan.monthly_usd:
+        pytest.skip("the plan has no expected figure")
+    path = _write(tmp_path, _yaml("{model: big, instanceType: ml.p4d.24xlarge, instances: 1}"))
+    m = compare(load(path, checked.portfolio), env, env_plan)
+    assert m.models[0].share["expected"] == pytest.approx(0.5)
+    pool = env_plan.endpoints[0]
+    assert m.compared_plan_usd["expected"] == pytest.approx(pool.monthly_usd["expected"] / 2)
+
+
 def test_a_floor_nobody_has_copies_on_is_split_by_devices(specs, tmp_path):
     env_doc = mutate(_priced(), spec__endpoints__0__instances={"min": 1, "initial": 1, "max": 2})
     specs.standard(

@@ -172,7 +172,7 @@ def _render_baseline(console: Console, m: Migration, *, plain: bool = False) -> 
         for p in points:
             r = m.ratio[p]
             saving.add_row(
-                f"{p} copies",
+                f"{p} copies" if p in ("min", "initial", "max") else p,  # expected: a profile
                 _usd(m.compared_baseline_usd),
                 _usd(m.compared_plan_usd[p]),
                 _usd(m.saving_usd[p]),

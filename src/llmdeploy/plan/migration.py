@@ -16,9 +16,9 @@ Decisions (docs/planning.md, "Migration baseline", says the same to users):
 - A dedicated endpoint's cost is its model's. A shared endpoint's cost is split among its
   models in proportion to the devices they reserve × their copies at each point (devices of
   one copy each where no model has copies at a point, as when every model is scaled to zero
-  and the endpoint still runs its `instances.min`; at a figure without copies of its own,
-  such as the traffic profile's `expected`, as at `copies.initial`). An endpoint whose models
-  are all compared therefore counts whole; when every model of the environment is compared,
+  and the endpoint still runs its `instances.min`; at `expected`, by each model's copies
+  averaged over its traffic profile's week: its copy-hours). An endpoint whose models are all
+  compared therefore counts whole; when every model of the environment is compared,
   the plan side is the environment's total, endpoints without models included.
 """
 
@@ -38,6 +38,7 @@ from pydantic import Field, ValidationError
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
 from llmdeploy.errors import NO_VALUE, Diagnostic, LlmdeployError, SpecError
+from llmdeploy.plan import cost
 from llmdeploy.plan.cost import EndpointPlan, EnvironmentPlan
 from llmdeploy.plan.resolve import ResolvedEnvironment
 from llmdeploy.spec.diagnose import diagnose, suggest
@@ -49,7 +50,8 @@ KIND = "Baseline"
 
 ATTRIBUTION = (
     "a shared endpoint's cost is split among its models by devices reserved × copies at each "
-    "point; an endpoint whose models are all compared counts whole"
+    "point (at expected: copies averaged over the traffic profile's week); an endpoint whose "
+    "models are all compared counts whole"
 )
 
 
@@ -503,6 +505,8 @@ def compare(
     points = tuple(env_plan.monthly_usd)  # the keys the plan has: no fixed list
     where = {n.name: e for e in env_plan.endpoints for n in e.models}
     entries = baseline.for_environment(env.name)
+    # A figure without copies at a point (expected) splits by copies over the profile's week.
+    average = {name: profile.average for name, profile in cost.profiles(env).items()}
     listed = {h.model for h in entries}
 
     models: list[MigratedModel] = []
@@ -524,7 +528,7 @@ def compare(
         endpoint = where.get(h.model)
         if endpoint is None:
             continue  # not planned in this environment (listed in not_in_environment)
-        shares = _shares(endpoint, h.model, points)
+        shares = _shares(endpoint, h.model, points, average)
         costs = {p: _endpoint_usd(endpoint, p) for p in points}
         plan = {p: None if costs[p] is None else costs[p] * shares[p] for p in points}
         reasons = []
@@ -603,21 +607,25 @@ def _endpoint_usd(endpoint: EndpointPlan, point: str) -> float | None:
     return None if found is None else found.monthly_usd
 
 
-def _copies(copies: Mapping[str, float], point: str) -> float:
-    # A figure without copies of its own (``expected``) is split as at copies.initial.
-    found = copies.get(point)
-    return copies.get("initial", 0) if found is None else found
+def _shares(
+    endpoint: EndpointPlan, model: str, points: tuple[str, ...], average: Mapping[str, float]
+) -> dict[str, float]:
+    """``model``'s fraction of ``endpoint``'s cost at each point (see the module's docstring);
+    ``average``: each model's copies averaged over its profile's week, for the figures that
+    are not a point of copies (expected)."""
 
+    def copies(m, point: str) -> float:
+        found = m.copies.get(point)
+        if found is not None:
+            return found
+        return average.get(m.name, m.copies.get("initial", 0))
 
-def _shares(endpoint: EndpointPlan, model: str, points: tuple[str, ...]) -> dict[str, float]:
-    """``model``'s fraction of ``endpoint``'s cost at each point (see the module's docstring)."""
     if endpoint.dedicated or len(endpoint.models) == 1:
         return {p: 1.0 for p in points}
     out = {}
     for p in points:
         weights = {
-            m.name: (m.demand.devices if m.demand else 1) * _copies(m.copies, p)
-            for m in endpoint.models
+            m.name: (m.demand.devices if m.demand else 1) * copies(m, p) for m in endpoint.models
         }
         if not any(weights.values()):  # nobody has copies: the floor is everyone's
             weights = {m.name: m.demand.devices if m.demand else 1 for m in endpoint.models}
