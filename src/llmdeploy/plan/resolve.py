@@ -6,6 +6,7 @@ instance type the catalog lacks) the field is None and `rules` says why.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +25,16 @@ from llmdeploy.spec.source import SourceMap
 # weights must fit in the rest, and what remains of it is the KV cache.
 USABLE_MEMORY_FRACTION = 0.9
 
+# LoRA adapters (docs/adapters.md): LMI's documented defaults for option.max_loras and
+# option.max_lora_rank (djl-serving lmi-dist_user_guide.md, "Advanced LMI-Dist Configurations").
+LORA_DEFAULT_MAX_LORAS = 4
+LORA_DEFAULT_MAX_RANK = 16
+LORA_ENV, MAX_LORAS_ENV, MAX_LORA_RANK_ENV = (
+    "OPTION_ENABLE_LORA",
+    "OPTION_MAX_LORAS",
+    "OPTION_MAX_LORA_RANK",
+)
+
 
 @dataclass(frozen=True)
 class LmiSettings:
@@ -40,6 +51,13 @@ class LmiSettings:
     :param quantization: none, awq, gptq, fp8, bitsandbytes, ...
     :param max_model_len: the longest prompt plus answer, in tokens.
     :param dtype: fp16, bf16, fp32, auto.
+    :param enable_lora: serve LoRA adapters (adapter inference components) on this model:
+        OPTION_ENABLE_LORA, with OPTION_MAX_LORAS and OPTION_MAX_LORA_RANK (docs/adapters.md).
+        Default: off; on when ``max_loras`` or ``max_lora_rank`` is given.
+    :param max_loras: adapters served in one batch. Default: 4 (LMI's documented default)
+        when LoRA is on.
+    :param max_lora_rank: the largest rank among the adapters. Default: 16 (LMI's) when
+        LoRA is on.
     :param extra_env: more container variables; they win over the typed ones.
     """
 
@@ -50,13 +68,23 @@ class LmiSettings:
     quantization: str = "none"
     max_model_len: int | None = None
     dtype: str | None = None
+    enable_lora: bool = False
+    max_loras: int | None = None
+    max_lora_rank: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extra_env", MappingProxyType(dict(self.extra_env)))
 
+    @property
+    def lora(self) -> bool:
+        """Whether the container serves LoRA adapters."""
+        return self.enable_lora or self.max_loras is not None or self.max_lora_rank is not None
+
     @staticmethod
-    def of(spec: ModelSpec) -> LmiSettings:
+    def of(spec: ModelSpec, *, adapters: int = 0) -> LmiSettings:
+        """The spec's settings; ``adapters``: how many adapters name the model as their base
+        in the environment (any turns LoRA on)."""
         lmi = spec.lmi
         return LmiSettings(
             rolling_batch=lmi.rolling_batch,
@@ -66,6 +94,9 @@ class LmiSettings:
             quantization=lmi.quantization,
             max_model_len=lmi.max_model_len,
             dtype=lmi.dtype,
+            enable_lora=adapters > 0,
+            max_loras=lmi.max_loras,
+            max_lora_rank=lmi.max_lora_rank,
             extra_env=dict(lmi.extra_env),
         )
 
@@ -123,6 +154,12 @@ def container_environment(
         env[engine.max_len_env] = str(lmi.max_model_len)
     if lmi.dtype:
         env["OPTION_DTYPE"] = lmi.dtype
+    if lmi.lora:
+        # Stated, not left to the image: the defaults are LMI's documented ones, fixed, so
+        # that adding an adapter never changes the base's container (a rolling update).
+        env[LORA_ENV] = "true"
+        env[MAX_LORAS_ENV] = str(lmi.max_loras or LORA_DEFAULT_MAX_LORAS)
+        env[MAX_LORA_RANK_ENV] = str(lmi.max_lora_rank or LORA_DEFAULT_MAX_RANK)
     env.update(lmi.extra_env)
     return env
 
@@ -141,10 +178,27 @@ class ResolvedModel:
     version: str | None  # None when only an explicit image is given
     image: str | None
     environment: dict[str, str] = field(default_factory=dict)
+    # LoRA (docs/adapters.md): an adapter's base, where the environment has it; a base's
+    # adapters in the environment, by name.
+    base: ResolvedModel | None = None
+    adapters: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def adapter(self) -> bool:
+        """A LoRA adapter (`spec.adapterOf`): it runs on its base's copies, with no
+        endpoint, resources or copies of its own."""
+        return self.model_spec.adapter_of is not None
+
+    @property
+    def runs_on(self) -> Endpoint | None:
+        """The shared endpoint the model's copies (an adapter: its base's) run on."""
+        if self.adapter:
+            return self.base.endpoint if self.base is not None and not self.base.adapter else None
+        return self.endpoint
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -199,12 +253,29 @@ class ResolvedModel:
 
 @dataclass(frozen=True)
 class ResolvedEnvironment:
+    """An environment's models, resolved; adapters linked to their bases (`link_adapters`)."""
+
     doc: EnvironmentDoc
     models: tuple[ResolvedModel, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", link_adapters(self.doc, self.models))
 
     @property
     def name(self) -> str:
         return self.doc.spec.name
+
+    def model(self, name: str) -> ResolvedModel | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def adapters_on(self, endpoint: str) -> list[ResolvedModel]:
+        """The LoRA adapters whose bases run on a shared endpoint (not in `models_on`: they
+        take no capacity of their own)."""
+        return [
+            m
+            for m in self.models
+            if m.adapter and m.runs_on is not None and m.runs_on.name == endpoint
+        ]
 
     def models_on(self, endpoint: str) -> list[ResolvedModel]:
         return [m for m in self.models if m.endpoint is not None and m.endpoint.name == endpoint]
@@ -261,6 +332,44 @@ def resolve_model(env: EnvironmentDoc, model: Model, source: SourceMap) -> Resol
         startup_timeout_seconds=startup_timeout(spec),
     )
     return ResolvedModel(model, source, endpoint, instance, engine, version, image, environment)
+
+
+def link_adapters(
+    env: EnvironmentDoc, models: tuple[ResolvedModel, ...]
+) -> tuple[ResolvedModel, ...]:
+    """Each adapter with its base, each base with its adapters and LMI's LoRA settings in
+    its container environment. An adapter's own container gets no environment: it runs in
+    its base's. An adapter whose base is missing stays unlinked (`adapter-base-exists`)."""
+    if not any(m.adapter for m in models):
+        return models
+    adapters: dict[str, list[str]] = {}
+    for m in models:
+        if m.adapter:
+            adapters.setdefault(m.model_spec.adapter_of, []).append(m.name)
+    bases: dict[str, ResolvedModel] = {}
+    out: list[ResolvedModel] = []
+    for m in models:
+        mine = tuple(adapters.get(m.name, ()))
+        if mine and not m.adapter and m.adapters != mine:
+            spec = m.model_spec
+            lora = LmiSettings.of(spec, adapters=len(mine))
+            environment = container_environment(
+                lora,
+                m.engine,
+                m.devices_per_copy or 1,
+                weights_in_s3=bool(spec.source.s3_uri),
+                hugging_face_id=spec.source.hugging_face_id,
+                startup_timeout_seconds=startup_timeout(spec),
+            )
+            m = dataclasses.replace(m, environment=environment, adapters=mine)
+        bases[m.name] = m
+        out.append(m)
+    return tuple(
+        dataclasses.replace(m, base=bases.get(m.model_spec.adapter_of), environment={})
+        if m.adapter
+        else m
+        for m in out
+    )
 
 
 def _devices_per_copy(model: Model, instance: InstanceType | None) -> int | None:

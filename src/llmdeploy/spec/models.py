@@ -363,6 +363,20 @@ class Lmi(StrictModel):
     quantization: Quantization = "none"
     max_model_len: int | None = Field(default=None, ge=16, le=2_097_152)
     dtype: DType | None = None
+    max_loras: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="LoRA adapters served in one batch (OPTION_MAX_LORAS; default 4 once the "
+        "model has adapters). Setting it or maxLoraRank turns LoRA on without adapters too.",
+    )
+    max_lora_rank: int | None = Field(
+        default=None,
+        ge=1,
+        le=512,
+        description="The largest rank of the model's LoRA adapters (OPTION_MAX_LORA_RANK; "
+        "default 16 once the model has adapters).",
+    )
     extra_env: Annotated[
         Mapping[EnvName, EnvValue], AfterValidator(_freeze), PlainSerializer(dict)
     ] = Field(default_factory=dict, description="More container environment variables (16 in all).")
