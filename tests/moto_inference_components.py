@@ -11,7 +11,8 @@ SageMaker backend, so that what CloudFormation creates is what the API describes
 
 Everything is instant: a component is InService as soon as it is created or updated, and its
 current copy count equals the desired one. No container runs and nothing is placed on
-instances, so no capacity is checked either.
+instances, so no capacity is checked either. An adapter component (BaseInferenceComponentName:
+a LoRA adapter on its base's copies) is checked against its base and has no copy count.
 """
 
 from __future__ import annotations
@@ -276,6 +277,7 @@ def create_inference_component(
             message=f'The variant name "{variant_name}" is not present within endpoint '
             f'"{endpoint_name}".'
         )
+    _check_adapter(self, endpoint_name, specification)
     model = specification.get("ModelName")
     if model and model not in self._models:
         arn = arn_formatter("model", model, self.account_id, self.region_name)
@@ -291,6 +293,40 @@ def create_inference_component(
     )
     _components(self)[name] = component
     return component
+
+
+def _check_adapter(
+    backend: sm.SageMakerModelBackend, endpoint_name: str, specification: dict[str, Any]
+) -> None:
+    """An adapter component (BaseInferenceComponentName) as botocore's model describes it:
+    the base exists ("Before you can create an adapter inference component, you must have an
+    existing inference component that contains the foundation model"), it is on the same
+    endpoint and holds a model, the adapter's artifacts are in Container.ArtifactUrl, and it
+    takes no ComputeResourceRequirements ("Omit this parameter ... for an adapter"). The
+    messages are this emulation's own: SageMaker's exact words are not documented."""
+    base_name = specification.get("BaseInferenceComponentName")
+    if not base_name:
+        return
+    base = _get(backend, base_name)
+    if base.endpoint_name != endpoint_name:
+        raise ValidationError(
+            message=f'The base inference component "{base_name}" is hosted on endpoint '
+            f'"{base.endpoint_name}", not "{endpoint_name}".'
+        )
+    if base.specification.get("BaseInferenceComponentName"):
+        raise ValidationError(
+            message=f'The base inference component "{base_name}" is an adapter itself.'
+        )
+    if specification.get("ComputeResourceRequirements"):
+        raise ValidationError(
+            message="ComputeResourceRequirements must be omitted for an adapter inference "
+            "component: it uses the compute resources of its base."
+        )
+    if not (specification.get("Container") or {}).get("ArtifactUrl"):
+        raise ValidationError(
+            message="An adapter inference component needs Container.ArtifactUrl: the S3 "
+            "location of the adapter's artifacts."
+        )
 
 
 def describe_inference_component(self: sm.SageMakerModelBackend, name: str) -> dict[str, Any]:

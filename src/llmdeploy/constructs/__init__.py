@@ -3,13 +3,15 @@
     from llmdeploy.constructs import LlmEndpoint, InferenceComponent, InstanceType
 
 Shaped like aws-cdk-lib's L2s: `cdk.Resource`s behind interfaces (`IInferenceEndpoint`,
-`IDedicatedEndpoint`, `IInferenceComponent`), typed props with documented defaults and
+`IDedicatedEndpoint`, `IInferenceComponent`; `InferenceComponentAdapter` for LoRA adapters),
+typed props with documented defaults and
 `Duration`s, the L1 resources reachable (`node.default_child`, `cfn_endpoint`,
 `cfn_inference_component`...), `from_*_name`/`_arn`/`_attributes` importers, `grant_invoke`,
 `metric*` helpers taking `MetricOptions`, and llmdeploy's own rules run as CDK validations.
 `llmdeploy synth` builds these same constructs from the YAML specs.
 """
 
+from llmdeploy.constructs.adapter import InferenceComponentAdapter
 from llmdeploy.constructs.base import (
     EndpointAttributes,
     IDedicatedEndpoint,
@@ -52,6 +54,7 @@ __all__ = [
     "IInferenceComponent",
     "IInferenceEndpoint",
     "InferenceComponent",
+    "InferenceComponentAdapter",
     "InferenceComponentAttributes",
     "InstanceType",
     "LlmEndpoint",

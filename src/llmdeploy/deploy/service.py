@@ -369,7 +369,7 @@ def _live(ctx: Context, orphans: bool) -> EnvironmentState:
     ]
     components = []
     for m in ctx.env.models:
-        if m.dedicated or m.endpoint is None:
+        if m.dedicated or m.runs_on is None:  # an adapter: on its base's endpoint
             continue
         stack = names.model_stack(m.name)
         template = actions.deployed_template(cfn, stack)
@@ -377,7 +377,7 @@ def _live(ctx: Context, orphans: bool) -> EnvironmentState:
             components.append(
                 status.ComponentState(
                     names.inference_component(m.name),
-                    names.endpoint(m.endpoint.name),
+                    names.endpoint(m.runs_on.name),
                     "not deployed",
                 )
             )
@@ -386,7 +386,7 @@ def _live(ctx: Context, orphans: bool) -> EnvironmentState:
             status.component_state(
                 sm,
                 names.inference_component(m.name),
-                names.endpoint(m.endpoint.name),
+                names.endpoint(m.runs_on.name),
                 template,
                 _model_physical_name(cfn, stack, template),
             )

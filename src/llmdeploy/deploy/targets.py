@@ -83,8 +83,10 @@ def build_targets(
         if stack not in summaries:
             continue
         depends = (
-            () if m.dedicated or m.endpoint is None else (names.endpoint_stack(m.endpoint.name),)
+            () if m.dedicated or m.runs_on is None else (names.endpoint_stack(m.runs_on.name),)
         )
+        if m.adapter and m.base is not None:  # an adapter's component names its base's
+            depends += (names.model_stack(m.base.name),)
         resolved = m.spec.model_dump(by_alias=True, mode="json", exclude={"spec": {"environments"}})
         out.append(
             Target(

@@ -94,6 +94,9 @@ def target_in(env: ResolvedEnvironment, model: str) -> Target:
         endpoint, component = names.endpoint(model), None
     elif spec.endpoint is not None:
         endpoint, component = names.endpoint(spec.endpoint), names.inference_component(model)
+    elif found.runs_on is not None:  # a LoRA adapter: its own component on its base's endpoint
+        endpoint = names.endpoint(found.runs_on.name)
+        component = names.inference_component(model)
     else:  # the rules refuse a model with neither; resolution is best effort
         raise LlmdeployError(f"model '{model}' names neither an endpoint nor dedicated hardware")
     return Target(

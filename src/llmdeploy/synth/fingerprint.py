@@ -12,8 +12,9 @@ missing input would serve a stale template silently while an extra one only cost
 - The stack: its name, kind and dependencies, the environment's spec (for endpoint and model
   stacks without the other endpoints), and what it is built from: the endpoint; the resolved
   model (the whole spec with every environment's overrides, its endpoint, image, container
-  environment, engine and instance type); for the dashboards, every endpoint and every model's
-  name, endpoint and kind.
+  environment, engine and instance type; an adapter's also its base's name and the endpoint
+  the base runs on); for the dashboards, every endpoint and every model's name, endpoint and
+  kind.
 """
 
 from __future__ import annotations
@@ -174,14 +175,22 @@ def fingerprints(
             inputs |= common | {"endpoint": _dump(endpoints[p.subject])}
         elif p.kind in ("model", "dedicated"):
             inputs |= common | {"model": _model(models[p.subject])}
+        elif p.kind == "adapter":
+            # Its template names the base's component and the base's endpoint, which the
+            # base's spec decides: both are inputs.
+            m = models[p.subject]
+            inputs |= common | {
+                "model": _model(m),
+                "base": m.base.name if m.base else None,
+                "runs_on": _dump(m.runs_on),
+            }
         else:  # dashboards, and anything new: the whole environment
             inputs |= {
                 "environment": whole,
                 "prefix": spec.stack_prefix,
                 "tools": tools,
                 "models": [
-                    [m.name, m.endpoint.name if m.endpoint else None, m.dedicated]
-                    for m in env.models
+                    [m.name, m.runs_on.name if m.runs_on else None, m.dedicated] for m in env.models
                 ],
             }
             if p.kind != "dashboards":

@@ -17,15 +17,17 @@ class PlannedStack:
     """One stack of an environment, before CDK builds it."""
 
     name: str
-    kind: str  # endpoint | model | dedicated | dashboards
+    kind: str  # endpoint | model | dedicated | adapter | dashboards
     subject: str  # the endpoint's or the model's name (the environment's, for dashboards)
-    depends_on: tuple[str, ...] = ()  # stacks deployed before it (a model's endpoint stack)
+    # Stacks deployed before it: a model's endpoint stack; an adapter's, then its base's.
+    depends_on: tuple[str, ...] = ()
 
 
 def plan_stacks(env: ResolvedEnvironment, models: Sequence[str] = ()) -> list[PlannedStack]:
     """Every endpoint and model of the environment and its dashboards, or only the named
-    models and the endpoints they live on: endpoints first (in the environment's order), then
-    the models (in the portfolio's), then the dashboards."""
+    models and the endpoints they live on (and a named adapter's base): endpoints first (in
+    the environment's order), then the models (in the portfolio's), the adapters, then the
+    dashboards."""
     known = {m.name for m in env.models}
     unknown = [m for m in models if m not in known]
     if unknown:
@@ -34,9 +36,18 @@ def plan_stacks(env: ResolvedEnvironment, models: Sequence[str] = ()) -> list[Pl
             f"(models: {', '.join(sorted(known))})"
         )
     chosen = [m for m in env.models if not models or m.name in models]
+    if models:
+        # An adapter's base goes with it: the base's stack grants the base's role read
+        # access to its adapters' weights (docs/adapters.md).
+        wanted_names = {m.name for m in chosen} | {
+            m.base.name for m in chosen if m.adapter and m.base is not None
+        }
+        chosen = [m for m in env.models if m.name in wanted_names]
+    # Adapters after every model: CDK adds a stack dependency only on a stack built before.
+    chosen = [m for m in chosen if not m.adapter] + [m for m in chosen if m.adapter]
     spec = env.doc.spec
     names = Names(spec.stack_prefix)
-    wanted = {m.endpoint.name for m in chosen if m.endpoint} if models else None
+    wanted = {m.runs_on.name for m in chosen if m.runs_on} if models else None
     out = [
         PlannedStack(names.endpoint_stack(ep.name), "endpoint", ep.name)
         for ep in spec.spec.endpoints
@@ -45,6 +56,18 @@ def plan_stacks(env: ResolvedEnvironment, models: Sequence[str] = ()) -> list[Pl
     for m in chosen:
         if m.dedicated:
             out.append(PlannedStack(names.model_stack(m.name), "dedicated", m.name))
+        elif m.adapter:
+            # A linked adapter only: the rules refuse one without a base before synth.
+            endpoint = m.runs_on.name if m.runs_on else ""
+            base = m.model_spec.adapter_of or ""
+            out.append(
+                PlannedStack(
+                    names.model_stack(m.name),
+                    "adapter",
+                    m.name,
+                    (names.endpoint_stack(endpoint), names.model_stack(base)),
+                )
+            )
         else:
             # A model whose endpoint is unknown never gets here: the rules refuse it first.
             endpoint = m.endpoint.name if m.endpoint else ""

@@ -27,6 +27,7 @@ from llmdeploy.constructs import (
     DedicatedEndpoint,
     EndpointRollout,
     InferenceComponent,
+    InferenceComponentAdapter,
     InstanceType,
     LlmEndpoint,
     ModelData,
@@ -36,6 +37,7 @@ from llmdeploy.constructs import (
     ScalingMetric,
     ScheduledScaling,
 )
+from llmdeploy.constructs.adapter import grant_artifact_read
 from llmdeploy.constructs.dashboards import (
     LlmDashboard,
     OverviewEndpoint,
@@ -97,7 +99,12 @@ def add_stacks(
         elif p.kind == "dedicated":
             stack = _dedicated_stack(app, spec, by_name[p.subject], names)
         elif p.kind == "model":
-            stack = _model_stack(app, spec, by_name[p.subject], names)
+            stack = _model_stack(app, spec, by_name[p.subject], names, by_name)
+            for dependency in p.depends_on:
+                if dependency in built:
+                    stack.add_stack_dependency(built[dependency])
+        elif p.kind == "adapter":
+            stack = _adapter_stack(app, spec, by_name[p.subject], names)
             for dependency in p.depends_on:
                 if dependency in built:
                     stack.add_stack_dependency(built[dependency])
@@ -179,7 +186,13 @@ def _endpoint_stack(app: cdk.App, spec: Environment, ep: Endpoint, names: Names)
     return stack
 
 
-def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names) -> cdk.Stack:
+def _model_stack(
+    app: cdk.App,
+    spec: Environment,
+    m: ResolvedModel,
+    names: Names,
+    models: dict[str, ResolvedModel],
+) -> cdk.Stack:
     model = m.spec
     stack = _stack(
         app,
@@ -218,6 +231,38 @@ def _model_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names
         stack, COPY_COUNT_PARAMETER, "copies of the inference component", s.copies, floor=0
     )
     component.cfn_inference_component.add_property_override("RuntimeConfig.CopyCount", copies)
+    for adapter in m.adapters:
+        # The base's container loads its adapters, with the base's role (docs/adapters.md).
+        grant_artifact_read(component.role, ModelData(models[adapter].model_spec.source.s3_uri))
+    _acknowledge_environment(stack, spec)
+    return stack
+
+
+def _adapter_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Names) -> cdk.Stack:
+    """A LoRA adapter on its base's copies: one inference component naming the base's
+    (docs/adapters.md). Its stack depends on the endpoint's and the base's stacks."""
+    if m.base is None or m.runs_on is None:  # the rules refuse this before synth
+        raise LlmdeployError(f"model {m.name}: adapter of an unknown base")
+    model = m.spec
+    stack = _stack(
+        app,
+        spec,
+        names.model_stack(m.name),
+        f"adapter {m.name} v{model.metadata.version} of {m.base.name} on {m.runs_on.name} "
+        f"of {spec.name}",
+    )
+    _model_tags(stack, spec, m)
+    endpoint = LlmEndpoint.from_endpoint_name(stack, "Endpoint", names.endpoint(m.runs_on.name))
+    base = InferenceComponent.from_inference_component_name(
+        stack, "Base", names.inference_component(m.base.name), endpoint
+    )
+    InferenceComponentAdapter(
+        stack,
+        "Model",
+        base=base,
+        artifact=ModelData(model.spec.source.s3_uri),
+        inference_component_name=names.inference_component(m.name),
+    )
     _acknowledge_environment(stack, spec)
     return stack
 
@@ -268,7 +313,10 @@ def _dashboards_stack(app: cdk.App, env: ResolvedEnvironment, names: Names) -> c
     shared = [
         (
             names.endpoint(ep.name),
-            [names.inference_component(m.name) for m in env.models_on(ep.name)],
+            [
+                names.inference_component(m.name)
+                for m in (*env.models_on(ep.name), *env.adapters_on(ep.name))
+            ],
         )
         for ep in spec.spec.endpoints
     ]
