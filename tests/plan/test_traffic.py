@@ -101,7 +101,10 @@ def test_expected_cost_of_a_shared_endpoint_by_hand(specs):
     assert ep.monthly_usd["expected"] == pytest.approx(instance_hours * 7.09)
     assert p.monthly_usd["expected"] == pytest.approx(instance_hours * 7.09)
     assert ep.expected.peak_instances == 2
-    assert ep.expected.basis == {"a": "environment traffic", "b": "environment traffic"}
+    assert [(b.model, b.profile) for b in ep.expected.basis] == [
+        ("a", "environment traffic"),
+        ("b", "environment traffic"),
+    ]
     # The old way follows the same profile, never below one copy: a on g6.2xlarge (3, 1, 1
     # instances), b on g6.12xlarge (1 all day).
     a_hours = (6 * 3 + 6 * 1 + 12 * 1) / 24 * H
@@ -116,7 +119,7 @@ def test_a_models_own_profile_wins_over_the_environments(specs):
     specs.standard(env, quiet)
     (resolved,) = specs.check().environments
     (ep,) = plan_environment(resolved).endpoints
-    assert ep.expected.basis == {"a": "model traffic"}
+    assert [(b.model, b.profile) for b in ep.expected.basis] == [("a", "model traffic")]
     assert ep.monthly_usd["expected"] == 0  # at min (0 copies) all day, instances.min 0
 
 
@@ -130,4 +133,6 @@ def test_plan_json_carries_expected(specs):
     assert set(env_json["monthly_usd"]) == {"min", "initial", "max", "expected"}
     assert set(env_json["ratio"]) == {"min", "initial", "max", "expected"}
     assert set(env_json["endpoints"][0]["monthly_usd"]) == {"min", "initial", "max", "expected"}
-    assert env_json["endpoints"][0]["expected"]["basis"] == {"m1": "environment traffic"}
+    assert env_json["endpoints"][0]["expected"]["basis"] == [
+        {"model": "m1", "profile": "environment traffic"}
+    ]

@@ -80,7 +80,7 @@ def pack(
         return None
     vectors = [_vector(d, instance) for d in items]
     bound = lower_bound(items, instance)
-    best = min(_first_fit(sorted(vectors, key=key, reverse=True)) for key in _ORDERS)
+    best = _best_first_fit(vectors, bound)
     if best == bound:
         return Packing(best, bound, True)
     if len(items) <= SEARCH_MAX_COPIES:
@@ -166,7 +166,7 @@ def _fit_update(
     for (demand, batch), model in kinds.items():
         copies = base + [demand] * batch
         vectors = [_vector(d, instance) for d in copies]
-        first_fit = min(_first_fit(sorted(vectors, key=k, reverse=True)) for k in _ORDERS)
+        first_fit = _best_first_fit(vectors, lower_bound(copies, instance))
         on_its_own = -(-batch // _per_instance(demand, instance))
         upper = min(first_fit, base_packing.instances + on_its_own)
         lower = max(lower_bound(copies, instance), base_low)
@@ -208,16 +208,35 @@ def _fits(load: list[float], v: tuple[float, float, float]) -> bool:
     return all(load[k] + v[k] <= 1 + EPSILON for k in range(3))
 
 
+def _best_first_fit(vectors: Sequence[tuple[float, float, float]], bound: int) -> int:
+    """The fewest instances first-fit decreasing finds under the orderings; it stops at the
+    first that meets ``bound`` (none can do better)."""
+    best = None
+    for key in _ORDERS:
+        found = _first_fit(sorted(vectors, key=key, reverse=True))
+        best = found if best is None else min(best, found)
+        if best <= bound:
+            break
+    return best or 0
+
+
 def _first_fit(vectors: Sequence[tuple[float, float, float]]) -> int:
     loads: list[list[float]] = []
+    start = 0  # identical copies in a row: the instances an earlier one skipped stay too full
+    previous = None
     for v in vectors:
-        for load in loads:
+        if v != previous:
+            start, previous = 0, v
+        for b in range(start, len(loads)):
+            load = loads[b]
             if _fits(load, v):
                 for k in range(3):
                     load[k] += v[k]
+                start = b
                 break
         else:
             loads.append(list(v))
+            start = len(loads) - 1
     return len(loads)
 
 

@@ -68,6 +68,12 @@ class UpdatePlan:
 
 
 @dataclass(frozen=True)
+class ProfileBasis:
+    model: str
+    profile: str  # "model traffic", "environment traffic", "copies.initial" (+ "within schedule")
+
+
+@dataclass(frozen=True)
 class ExpectedPlan:
     """The endpoint over the week's states, weighted by their hours."""
 
@@ -78,7 +84,9 @@ class ExpectedPlan:
     states: int  # distinct joint states of its models' copies over the week
     optimal: bool  # every state's packing is proven minimal
     holds: bool  # instances.max holds the copies in every state
-    basis: dict[str, str]  # per model: where its profile came from
+    # Per model, where its profile came from: [{"model", "profile"}] (a list, so that JSON
+    # keys stay field names rather than model names).
+    basis: tuple[ProfileBasis, ...]
     notes: tuple[str, ...] = ()
 
 
@@ -311,7 +319,7 @@ def expected_shared(
         states=len(found),
         optimal=optimal,
         holds=holds,
-        basis={n: p.basis for n, p in weekly.items()},
+        basis=tuple(ProfileBasis(n, p.basis) for n, p in weekly.items()),
         notes=notes,
     )
 
@@ -335,7 +343,7 @@ def expected_dedicated(
         states=len(segments),
         optimal=True,
         holds=True,
-        basis={} if profile is None else {model: profile.basis},
+        basis=() if profile is None else (ProfileBasis(model, profile.basis),),
         notes=() if profile is None or not profile.note else (profile.note,),
     )
 
