@@ -19,6 +19,7 @@ from llmdeploy.cli.common import (
     checked_or_exit,
     emit_json,
 )
+from llmdeploy.errors import LlmdeployError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from llmdeploy.plan.advice import Suggestion
     from llmdeploy.plan.cost import EnvironmentPlan
     from llmdeploy.plan.migration import BaselineFile, Migration
+    from llmdeploy.plan.optimize import Optimized
 
 
 @boundary
@@ -44,6 +46,30 @@ def plan(
             "hoursPerDay): what moving to the plan saves (docs/planning.md).",
         ),
     ] = None,
+    optimize: Annotated[
+        bool,
+        typer.Option(
+            "--optimize",
+            help="Find the cheapest layout: instance types, copy shapes, pools or dedicated "
+            "endpoints, for the expected month (docs/planning.md).",
+        ),
+    ] = False,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Write the optimized layout into the spec files (implies --optimize; one "
+            "environment). The diff is shown first; every rule is checked before writing.",
+        ),
+    ] = False,
+    instance_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instance-types",
+            help="With --optimize: only these instance types (patterns like 'ml.g6*'; "
+            "repeat or separate with commas). Default: every priced type.",
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Capacity and monthly cost of every endpoint, and the ratio to dedicated hosting."""
@@ -52,8 +78,19 @@ def plan(
 
     checked = checked_or_exit(paths, env or (), output, specs)
     current = _load_baseline(baseline, checked, output) if baseline else None
+    optimize = optimize or apply
+    types = [t.strip() for value in instance_types or () for t in value.split(",") if t.strip()]
+    if types and not optimize:
+        raise LlmdeployError("--instance-types chooses what --optimize may use: add --optimize")
+    if apply and len(checked.environments) != 1:
+        names = ", ".join(e.name for e in checked.environments)
+        raise LlmdeployError(
+            f"--apply writes one environment's layout into the specs, which hold {names}: "
+            "choose it with --env NAME"
+        )
     results = []
     migrations: dict[str, Migration] = {}
+    layouts: dict[str, Optimized] = {}
     for resolved in checked.environments:
         env_plan = plan_environment(resolved)
         tips = advice.suggest(resolved, env_plan) if suggest else []
@@ -62,6 +99,11 @@ def plan(
             from llmdeploy.plan import migration
 
             migrations[resolved.name] = migration.compare(current, resolved, env_plan)
+        if optimize:
+            from llmdeploy.plan.optimize import optimize as find_layout
+
+            layouts[resolved.name] = find_layout(resolved, env_plan, instance_types=types)
+    applied = _apply(checked, layouts, output) if apply else None
     if output is OutputFormat.json:
         emit_json(
             {
@@ -71,6 +113,8 @@ def plan(
                         "suggestions": [dataclasses.asdict(s) for s in tips],
                         # null without --baseline
                         "baseline": _asdict(migrations.get(p.name)),
+                        # null without --optimize
+                        "optimized": _optimized_json(layouts.get(p.name), applied),
                     }
                     for p, tips in results
                 ],
@@ -97,6 +141,8 @@ def plan(
         _render(console, env_plan, tips if suggest else None, plain=plain)
         if env_plan.name in migrations:
             _render_baseline(console, migrations[env_plan.name], plain=plain)
+        if env_plan.name in layouts:
+            _render_optimized(console, layouts[env_plan.name], applied, plain=plain)
 
 
 def _asdict(value: object) -> dict | None:
@@ -340,3 +386,135 @@ def _render(
         )
         for s in tips:
             console.print(f"  {'-' if plain else '•'} {s.endpoint}: {s.message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Applied:
+    files: tuple[str, ...]
+    diff: str
+
+
+def _apply(checked, layouts: dict[str, Optimized], output: OutputFormat) -> _Applied:
+    """Write the one optimized layout into the spec files: the diff first (stderr, so that
+    stdout stays the report), then every rule on the changed specs, then all files or none."""
+    from llmdeploy.errors import SpecError
+    from llmdeploy.plan import rewrite
+
+    (layout,) = layouts.values()
+    texts = rewrite.rewrite(checked.portfolio, layout)
+    diff = rewrite.unified_diff(texts)
+    if output is OutputFormat.text and diff:
+        print(diff, file=sys.stderr)
+    new_texts = {f: new for f, (_, new) in texts.items()}
+    try:
+        rewrite.check_rewritten(checked.portfolio, new_texts, layout)
+    except SpecError as exc:
+        summary = (
+            f"the optimized layout breaks {len(exc.diagnostics)} rule(s) in the changed specs; "
+            "nothing was written (please report this: the optimizer should not propose it)"
+        )
+        if output is OutputFormat.json:
+            emit_json({"error": summary, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        print(f"{exc.render()}\n\nerror: {summary}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    rewrite.write_files(new_texts)
+    return _Applied(tuple(texts), diff)
+
+
+def _optimized_json(layout: Optimized | None, applied: _Applied | None) -> dict | None:
+    if layout is None:
+        return None
+    return {
+        **dataclasses.asdict(layout),
+        "applied": None if applied is None else dataclasses.asdict(applied),
+    }
+
+
+def _render_optimized(
+    console: Console, o: Optimized, applied: _Applied | None, *, plain: bool = False
+) -> None:
+    from rich import box
+    from rich.table import Table
+
+    bullet = "-" if plain else "•"
+    console.print(
+        f"\n[bold]Optimized layout for {o.environment}[/bold] (expected month from the "
+        f"traffic profiles; found in {o.seconds:.1f} s)"
+    )
+    for pool in o.pools:
+        shape = " / ".join(str(pool.instances[k]) for k in ("min", "initial", "max"))
+        what = "new shared endpoint" if pool.new else "shared endpoint"
+        resized = ""
+        if pool.changes:
+            old = pool.changes[0].old
+            resized = f" (now {' / '.join(str(old[k]) for k in ('min', 'initial', 'max'))})"
+        console.print(
+            f"  {bullet} {what} {pool.name}: {pool.instance_type}, instances min/initial/max "
+            f"{shape}{resized}; {len(pool.models)} model(s): {', '.join(pool.models)}"
+        )
+    for p in o.placements:
+        if p.kind == "dedicated":
+            assert p.instances is not None
+            shape = " / ".join(str(p.instances[k]) for k in ("min", "initial", "max"))
+            console.print(
+                f"  {bullet} dedicated endpoint {p.model}: {p.instance_type}, instances "
+                f"min/initial/max {shape}, {p.accelerators} per replica"
+            )
+    for name in o.removed_endpoints:
+        console.print(
+            f"  {bullet} endpoint {name} is left without models: removed from the spec "
+            "(`llmdeploy retire` takes its stack down after the next deploy)"
+        )
+    for reason in o.kept:
+        console.print(f"  {bullet} kept as it is: {reason}")
+    moved = o.moved
+    if moved:
+        console.print(f"[bold]Spec changes[/bold] ({len(moved)} model(s)):")
+        for p in moved:
+            said = "; ".join(f"{c.path}: {_value(c.old)} → {_value(c.new)}" for c in p.changes)
+            console.print(f"  {p.model}: {said}")
+    else:
+        console.print("No model moves: the specs already have the cheapest layout found.")
+    table = Table(box=None if plain else box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("monthly", "min copies", "initial copies", "max copies", "expected"):
+        table.add_column(col, justify="left" if col == "monthly" else "right")
+    for label, costs in (
+        ("current layout", o.current_usd),
+        ("each model dedicated", o.dedicated_usd),
+        ("optimized", o.monthly_usd),
+    ):
+        table.add_row(label, *(_usd(costs[k]) for k in ("min", "initial", "max", "expected")))
+    console.print(table)
+    if o.current_unknown_prices:
+        console.print(
+            f"  current layout: prices unknown for {', '.join(o.current_unknown_prices)} "
+            "(set spec.pricing to compare); the optimizer uses priced types only"
+        )
+    gap = "unknown (no bound)" if o.gap_percent is None else f"{max(o.gap_percent, 0):.2f}%"
+    how = "proven optimum of the integer program" if o.proven else "HiGHS's bound within its budget"
+    console.print(
+        f"  lower bound (expected): {_usd(o.lower_bound_usd)} ({how}); the layout is within "
+        f"{gap} of it"
+    )
+    for note in o.notes:
+        console.print(f"  note: {note}")
+    if applied is not None:
+        shown = ", ".join(applied.files[:10]) + (", ..." if len(applied.files) > 10 else "")
+        console.print(
+            f"Applied: {len(applied.files)} file(s) written: {shown}"
+            if applied.files
+            else "Applied: nothing to change."
+        )
+    elif moved or o.removed_endpoints or any(p.new or p.changes for p in o.pools):
+        console.print(
+            f"Write it into the specs with `llmdeploy plan --env {o.environment} --optimize "
+            "--apply` (the diff is shown first)."
+        )
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
+    return str(value)

@@ -167,7 +167,7 @@ def _fit_update(
         copies = base + [demand] * batch
         vectors = [_vector(d, instance) for d in copies]
         first_fit = _best_first_fit(vectors, lower_bound(copies, instance))
-        on_its_own = -(-batch // _per_instance(demand, instance))
+        on_its_own = -(-batch // per_instance(demand, instance))
         upper = min(first_fit, base_packing.instances + on_its_own)
         lower = max(lower_bound(copies, instance), base_low)
         size = batch * max(_vector(demand, instance))
@@ -186,7 +186,7 @@ def _fit_update(
     return UpdateFit(model, batch, len(copies), Packing(upper, lower, upper <= lower))
 
 
-def _per_instance(d: Demand, instance: InstanceType) -> int:
+def per_instance(d: Demand, instance: InstanceType) -> int:
     """How many copies of ``d`` one instance holds (``d`` fits it)."""
     return min(
         instance.devices // d.devices,

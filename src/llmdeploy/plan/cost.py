@@ -21,7 +21,7 @@ from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
 from llmdeploy.plan import capacity, traffic
-from llmdeploy.plan.capacity import Demand, _per_instance, pack
+from llmdeploy.plan.capacity import Demand, pack, per_instance
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
 Point = Literal["min", "initial", "max"]
@@ -449,9 +449,9 @@ def _baseline(m: ResolvedModel, overrides, profile: traffic.Profile | None) -> B
     costs = {p: counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
     # Over the week: the copies the profile gives, never fewer than one.
     segments = profile.segments if profile else ((0.0, traffic.WEEK_HOURS, counts["initial"]),)
-    per_instance = _per_instance(copy, inst)
+    per = per_instance(copy, inst)
     hours = sum(
-        -(-max(n, 1) // per_instance) * (end - start) / traffic.WEEK_HOURS * HOURS_PER_MONTH
+        -(-max(n, 1) // per) * (end - start) / traffic.WEEK_HOURS * HOURS_PER_MONTH
         for start, end, n in segments
     )
     if profile is None:  # copies.initial all week: the initial point's instances
