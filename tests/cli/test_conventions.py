@@ -141,8 +141,10 @@ def test_validate_json_keeps_its_keys_when_invalid(tmp_path):
 def _keys(value, path=""):
     if isinstance(value, dict):
         for k, v in value.items():
-            if k in ("spec", "types", "by_type", "parameters", "fields"):
-                continue  # the spec's own camelCase and CloudFormation's names are data
+            if k in ("spec", "types", "by_type", "parameters", "fields", "old", "new"):
+                # the spec's own camelCase (also in --optimize's changes, old → new) and
+                # CloudFormation's names are data
+                continue
             yield f"{path}.{k}", k
             yield from _keys(v, f"{path}.{k}")
     elif isinstance(value, list):
@@ -151,7 +153,14 @@ def _keys(value, path=""):
 
 
 @pytest.mark.parametrize(
-    "args", [["validate"], ["plan", "--suggest"], ["validate", "--rules"], ["init", "{tmp}"]]
+    "args",
+    [
+        ["validate"],
+        ["plan", "--suggest"],
+        ["plan", "--env", "prod", "--optimize"],
+        ["validate", "--rules"],
+        ["init", "{tmp}"],
+    ],
 )
 def test_json_keys_are_snake_case(args, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)

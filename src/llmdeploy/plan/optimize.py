@@ -51,6 +51,9 @@ from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mi
 # The integer program's deterministic budget (branch-and-bound nodes), and a safety net.
 MILP_NODES = 2_000
 MILP_SECONDS = 8.0
+# What a move costs in the objective (USD a month): among layouts of equal cost, the one that
+# moves fewest models wins, and a second run of --optimize proposes nothing new.
+MOVE_USD = 0.01
 POOL_SUFFIX = "pool"
 
 
@@ -72,6 +75,10 @@ class Candidate:
     counts: dict[str, int]  # copies min / initial / max
     batch: int  # rolling-update batch, in copies
     options: tuple[Option, ...]
+    current: tuple[str, str, int] | None = None  # (kind, instance type, devices) as specified
+
+    def moves(self, option: Option) -> bool:
+        return (option.kind, option.instance_type, option.demand.devices) != self.current
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,10 @@ def candidates(
             kept.append(f"{m.name}: no priced instance type holds one copy")
             continue
         assert best_dedicated is not None
+        current = None
+        if m.instance is not None and m.devices_per_replica is not None:
+            kind = "dedicated" if m.dedicated else "pool"
+            current = (kind, m.instance.name, m.devices_per_replica)
         out.append(
             Candidate(
                 m.name,
@@ -249,6 +260,7 @@ def candidates(
                 counts,
                 m.rollout_batch_copies,
                 (*options, best_dedicated),
+                current,
             )
         )
     return out, kept
@@ -281,7 +293,7 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
     # Classes: models with the same options and the same copies in every state.
     classes: dict[tuple, list[Candidate]] = {}
     for c in cands:
-        key = (c.options, tuple(dict(s.copies)[c.model] for s in states))
+        key = (c.options, tuple(dict(s.copies)[c.model] for s in states), c.current)
         classes.setdefault(key, []).append(c)
     keys = list(classes)
     pool_types = sorted({o.instance_type for k in keys for o in k[0] if o.kind == "pool"})
@@ -302,6 +314,10 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
         upper[j] = len(classes[keys[ci]])
         if o.kind == "dedicated":
             cost[j] = o.monthly_usd or 0.0
+        if classes[keys[ci]][0].moves(o):
+            # At equal cost a move to a pool beats one to a dedicated endpoint: a pool can
+            # take more models and scale to zero.
+            cost[j] += MOVE_USD * (1.5 if o.kind == "dedicated" else 1)
     insts = {t: instances.get(t) for t in pool_types}
     for t, name in enumerate(pool_types):
         for s, state in enumerate(states):
@@ -370,6 +386,8 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
     bound = getattr(result, "mip_dual_bound", None)
     if bound is None or not math.isfinite(bound):
         bound = result.fun if result.status == 0 else 0.0
+    # The moves' cents are not hosting cost: the bound holds without them.
+    bound -= 1.5 * MOVE_USD * len(cands)
     return _Solution(choice, max(0.0, float(bound)), result.status == 0)
 
 
