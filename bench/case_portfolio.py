@@ -26,6 +26,7 @@ LLAMA = {  # architecture figures of common checkpoints (their config.json)
     8: {"layers": 32, "kvHeads": 8, "headDim": 128},
     12: {"layers": 40, "kvHeads": 8, "headDim": 128},
     14: {"layers": 48, "kvHeads": 8, "headDim": 128},
+    32: {"layers": 64, "kvHeads": 8, "headDim": 128},
 }
 KINDS = (  # share of models, sizes, batch, context, host GiB, CPUs, copies, hours a day
     ("busy", 0.2, (7.5, 8), 32, 4096, 48, 8, (1, 2, 4), {"min": 12, "initial": 8, "max": 4}),
@@ -34,9 +35,45 @@ KINDS = (  # share of models, sizes, batch, context, host GiB, CPUs, copies, hou
 )
 
 
+def diverse(kind: tuple, rng: random.Random) -> tuple:
+    """The same kind with its figures drawn from wide ranges: many shapes and profiles, the
+    harder search."""
+    name, share, sizes, _, _, _, _, copies, _ = kind
+    busy = rng.choice([1, 2, 3, 4, 6])
+    warm = rng.choice([2, 4, 6, 8, 10])
+    return (
+        name,
+        share,
+        (rng.choice([*sizes, 3, 8, 14, 32]),),
+        rng.choice([8, 16, 32, 64]),
+        rng.choice([2048, 4096, 8192]),
+        rng.choice([16, 24, 32, 48, 64, 96]),
+        rng.choice([2, 4, 6, 8, 12, 16]),
+        (copies[0], copies[1], copies[2] + rng.choice([0, 1, 2])),
+        {"min": 24 - busy - warm, "initial": warm, "max": busy},
+    )
+
+
+A100_USABLE_GIB = 40 * 0.9  # vLLM's share of an A100 40GB
+
+
+def _a100s(size: float, batch: int, context: int) -> int:
+    """The A100s one copy needs for the weights and its batch's KV cache (as teams size it)."""
+    arch = LLAMA[size]
+    kv = batch * context * 2 * arch["layers"] * arch["kvHeads"] * arch["headDim"] * 2
+    need = (size * 1e9 * 2 + kv) / 2**30
+    devices = 1
+    while devices * A100_USABLE_GIB < need:
+        devices *= 2
+    return devices
+
+
 def model(name: str, kind: tuple, rng: random.Random) -> dict:
     _, _, sizes, batch, context, host, cpus, copies, hours = kind
     size = rng.choice(sizes)
+    while _a100s(size, batch, context) > 8 and batch > 1:
+        batch //= 2
+    devices = _a100s(size, batch, context)
     return {
         "apiVersion": "llmdeploy/v1",
         "kind": "Model",
@@ -51,10 +88,14 @@ def model(name: str, kind: tuple, rng: random.Random) -> dict:
                 "rollingBatch": "vllm",
                 "maxRollingBatchSize": batch,
                 "maxModelLen": context,
-                "tensorParallelDegree": 1,
+                "tensorParallelDegree": devices,
                 "dtype": "bf16",
             },
-            "resources": {"accelerators": 1, "memoryMiB": host * 1024, "cpuCores": cpus},
+            "resources": {
+                "accelerators": devices,
+                "memoryMiB": host * 1024,
+                "cpuCores": min(cpus * devices, 96),
+            },
             "copies": dict(zip(("min", "initial", "max"), copies, strict=True)),
             "autoscaling": {"target": 8},
             "traffic": {"hoursPerDay": hours},
@@ -62,17 +103,23 @@ def model(name: str, kind: tuple, rng: random.Random) -> dict:
     }
 
 
-def portfolio(models: int, seed: int = 7) -> tuple[dict, list[dict]]:
+def portfolio(models: int, seed: int = 7, varied: bool = False) -> tuple[dict, list[dict]]:
     rng = random.Random(seed)
     docs = []
     for i in range(models):
         share = (i % 100) / 100
         kind = KINDS[0] if share < 0.2 else KINDS[1] if share < 0.5 else KINDS[2]
+        if varied:
+            kind = diverse(kind, rng)
         docs.append(model(f"{kind[0]}-{i:04d}", kind, rng))
+
     # The pool holds every model's peak copies; idle, the warm ones' minimum copies.
-    peak = sum(d["spec"]["copies"]["max"] for d in docs)
-    idle = sum(d["spec"]["copies"]["min"] for d in docs)
-    initial = sum(d["spec"]["copies"]["initial"] for d in docs)
+    def gpus(point: str) -> int:
+        return sum(
+            d["spec"]["copies"][point] * d["spec"]["resources"]["accelerators"] for d in docs
+        )
+
+    peak, idle, initial = gpus("max"), gpus("min"), gpus("initial")
     env = {
         "apiVersion": "llmdeploy/v1",
         "kind": "Environment",
@@ -87,7 +134,7 @@ def portfolio(models: int, seed: int = 7) -> tuple[dict, list[dict]]:
                     "instances": {
                         "min": -(-idle // 8),
                         "initial": -(-initial // 8),
-                        "max": -(-peak // 8) + 1,
+                        "max": -(-peak // 8) + 2,
                     },
                 }
             ],
@@ -96,8 +143,8 @@ def portfolio(models: int, seed: int = 7) -> tuple[dict, list[dict]]:
     return env, docs
 
 
-def write(folder: Path, models: int, seed: int = 7) -> Path:
-    env, docs = portfolio(models, seed)
+def write(folder: Path, models: int, seed: int = 7, varied: bool = False) -> Path:
+    env, docs = portfolio(models, seed, varied)
     (folder / "infra").mkdir(parents=True, exist_ok=True)
     (folder / "models").mkdir(parents=True, exist_ok=True)
     (folder / "infra" / "prod.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
@@ -112,8 +159,11 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--varied", action="store_true", help="draw sizes, batches, hosts and hours widely"
+    )
     args = parser.parse_args()
-    print(write(args.out, args.models, args.seed))
+    print(write(args.out, args.models, args.seed, args.varied))
 
 
 if __name__ == "__main__":

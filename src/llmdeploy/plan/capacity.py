@@ -131,14 +131,17 @@ class EndpointFit:
     update: UpdateFit
 
 
-def fit(models: Sequence[Copies], instance: InstanceType) -> EndpointFit:
+def fit(
+    models: Sequence[Copies], instance: InstanceType, *, exact_nodes: int = EXACT_NODES
+) -> EndpointFit:
     """What a shared endpoint's copies need at each point, and during a rolling update.
 
-    `plan` reports these numbers and `validate`'s rules judge them: one computation for both."""
+    `plan` reports these numbers and `validate`'s rules judge them: one computation for both.
+    ``exact_nodes=0`` leaves the integer program out (the optimizer sizes many pools)."""
     points = {}
     for point in ("min", "initial", "max"):
         copies = [m.demand for m in models for _ in range(m.counts[point])]
-        points[point] = PointFit(len(copies), pack(copies, instance))
+        points[point] = PointFit(len(copies), pack(copies, instance, exact_nodes=exact_nodes))
     return EndpointFit(points, _fit_update(models, instance, points["min"].packing))
 
 
@@ -221,6 +224,8 @@ def _best_first_fit(vectors: Sequence[tuple[float, float, float]], bound: int) -
 
 
 def _first_fit(vectors: Sequence[tuple[float, float, float]]) -> int:
+    if len(vectors) > FIRST_FIT_NUMPY:
+        return _first_fit_numpy(vectors)
     loads: list[list[float]] = []
     start = 0  # identical copies in a row: the instances an earlier one skipped stay too full
     previous = None
@@ -238,6 +243,30 @@ def _first_fit(vectors: Sequence[tuple[float, float, float]]) -> int:
             loads.append(list(v))
             start = len(loads) - 1
     return len(loads)
+
+
+FIRST_FIT_NUMPY = 60  # copies beyond which first-fit tests all open instances at once
+
+
+def _first_fit_numpy(vectors: Sequence[tuple[float, float, float]]) -> int:
+    """The same first-fit, each copy tested against every open instance in one array step."""
+    import numpy as np
+
+    loads = np.zeros((len(vectors), 3))
+    used = 0
+    start = 0
+    previous = None
+    for v in vectors:
+        if v != previous:
+            start, previous = 0, v
+        room = np.all(loads[start:used] + v <= 1 + EPSILON, axis=1)
+        hit = int(room.argmax()) if room.size and room.any() else -1
+        b = start + hit if hit >= 0 else used
+        if hit < 0:
+            used += 1
+        loads[b] += v
+        start = b
+    return used
 
 
 def _branch_and_bound(

@@ -44,12 +44,14 @@ from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
 from llmdeploy.plan import capacity, memory, traffic
-from llmdeploy.plan.capacity import Copies, Demand
+from llmdeploy.plan.capacity import Demand, pack
 from llmdeploy.plan.cost import FIGURES, POINTS, EnvironmentPlan, expected_shared
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
-# The integer program's deterministic budget (branch-and-bound nodes), and a safety net.
+# The integer program's deterministic budget (branch-and-bound nodes), the gap to its own
+# bound at which it may stop, and a safety net in seconds.
 MILP_NODES = 2_000
+MILP_GAP = 0.005
 MILP_SECONDS = 8.0
 # What a move costs in the objective (USD a month): among layouts of equal cost, the one that
 # moves fewest models wins, and a second run of --optimize proposes nothing new.
@@ -284,7 +286,15 @@ def _shares(demand: Demand, inst: InstanceType) -> tuple[float, float, float]:
     )
 
 
-def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
+def solve(
+    cands: Sequence[Candidate],
+    *,
+    nodes: int = MILP_NODES,
+    seconds: float = MILP_SECONDS,
+    gap: float = MILP_GAP,
+) -> _Solution:
+    """The classes' choices by the integer program (module docstring), within ``nodes``
+    branch-and-bound nodes (``seconds`` only as a safety net)."""
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_array
@@ -292,8 +302,9 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
     states = traffic.states({c.model: c.profile for c in cands})
     # Classes: models with the same options and the same copies in every state.
     classes: dict[tuple, list[Candidate]] = {}
+    by_state = [dict(s.copies) for s in states]
     for c in cands:
-        key = (c.options, tuple(dict(s.copies)[c.model] for s in states), c.current)
+        key = (c.options, tuple(copies[c.model] for copies in by_state), c.current)
         classes.setdefault(key, []).append(c)
     keys = list(classes)
     pool_types = sorted({o.instance_type for k in keys for o in k[0] if o.kind == "pool"})
@@ -329,12 +340,14 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
     data: list[float] = []
     lo: list[float] = []
     hi: list[float] = []
+    of_class: dict[int, list[int]] = {}
+    for j, (ci, _) in enumerate(x_cols):
+        of_class.setdefault(ci, []).append(j)
     for ci, k in enumerate(keys):  # every model of a class placed once
-        for j, (cj, _) in enumerate(x_cols):
-            if cj == ci:
-                rows.append(len(lo))
-                cols.append(j)
-                data.append(1.0)
+        for j in of_class[ci]:
+            rows.append(len(lo))
+            cols.append(j)
+            data.append(1.0)
         lo.append(len(classes[k]))
         hi.append(len(classes[k]))
     # Per pool type, state and dimension: the copies' demand within the instances.
@@ -366,7 +379,7 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
         constraints=LinearConstraint(matrix, lo, hi),
         integrality=np.ones(n_cols),
         bounds=Bounds(np.zeros(n_cols), upper),
-        options={"node_limit": nodes, "time_limit": MILP_SECONDS, "mip_rel_gap": 1e-6},
+        options={"node_limit": nodes, "time_limit": seconds, "mip_rel_gap": gap},
     )
     if result.x is None:  # no integer solution within the budget: everyone's cheapest pool
         choice = {
@@ -376,11 +389,9 @@ def solve(cands: Sequence[Candidate], *, nodes: int = MILP_NODES) -> _Solution:
     choice = {}
     for ci, k in enumerate(keys):
         members = list(classes[k])
-        for j, (cj, o) in enumerate(x_cols):
-            if cj != ci:
-                continue
-            for _ in range(round(result.x[j])):
-                choice[members.pop().model] = o
+        for j in of_class[ci]:
+            for _ in range(min(round(result.x[j]), len(members))):
+                choice[members.pop().model] = x_cols[j][1]
         for leftover in members:  # rounding never leaves one, but never lose a model
             choice[leftover.model] = k[0][0]
     bound = getattr(result, "mip_dual_bound", None)
@@ -440,10 +451,17 @@ def optimize(
         name, new = _pool_name(env, instance_type, taken)
         taken.add(name)
         demands = {n: solution.choice[n].demand for n in names}
-        copies = [Copies(n, demands[n], by_name[n].counts, by_name[n].batch) for n in names]
-        fitted = capacity.fit(copies, inst)
-        need = {p: fitted.points[p].packing.instances for p in POINTS}  # type: ignore[union-attr]
-        update = fitted.update.packing.instances if fitted.update.packing else need["max"]
+        need = {}
+        for point in POINTS:
+            copies = [demands[n] for n in names for _ in range(by_name[n].counts[point])]
+            packing = pack(copies, inst, exact_nodes=0)
+            assert packing is not None  # every demand fits one instance (candidates)
+            need[point] = packing.instances
+        # Room for a rolling update from min copies: the largest batch on instances of its
+        # own (an upper bound; instances.max is a ceiling, it costs nothing).
+        update = need["min"] + max(
+            -(-by_name[n].batch // capacity.per_instance(demands[n], inst)) for n in names
+        )
         expected = expected_shared(
             {n: by_name[n].profile for n in names},
             demands,
