@@ -279,3 +279,25 @@ def test_a_dedicated_endpoint_keeps_its_workers_per_instance(specs):
     resolved, p = _plan(specs, None, model)
     tips = [s for s in suggest(resolved, p) if s.kind == "instance-type"]
     assert all("g6.2xlarge" not in s.message for s in tips)
+
+
+def test_adapters_cost_nothing_shared_and_a_whole_model_dedicated(specs):
+    from test_adapter_rules import adapter
+
+    base = _model("a", 1, (1, 1, 3))
+    _, alone = _plan(specs, G5_POOL, base)
+    specs.write("models/v1.yaml", adapter("v1", "a"))
+    specs.write("models/v2.yaml", adapter("v2", "a"))
+    _, p = _plan(specs, G5_POOL, base)
+    (ep,) = p.endpoints
+    (m,) = ep.models
+    assert m.adapters == ("v1", "v2")
+    # The same copies, the same instances: two fine-tuned variants cost the base's GPUs.
+    assert p.monthly_usd == alone.monthly_usd
+    # The old way hosts each variant as a model of its own, sized and busy as its base.
+    base_old = {b.model: b for b in p.baselines}
+    assert base_old["v1"].monthly_usd == base_old["a"].monthly_usd
+    for k in ("min", "initial", "max", "expected"):
+        assert p.comparable_dedicated_usd[k] == pytest.approx(
+            3 * alone.comparable_dedicated_usd[k]
+        )

@@ -126,3 +126,15 @@ def test_a_model_without_a_price_anywhere_is_kept_and_said(specs):
     o = optimize(resolved, plan_environment(resolved), instance_types=["ml.p5en.*"])
     assert o.kept == ("m1: no priced instance type holds one copy",)
     assert o.current_unknown_prices == ("ml.p5en.48xlarge",)
+
+
+def test_adapters_follow_their_base_which_stays_shared(specs):
+    from test_adapter_rules import adapter
+
+    specs.standard(None, base_model("m1"))
+    specs.write("models/v1.yaml", adapter("v1", "m1"))
+    (env,) = specs.check().environments
+    o = optimize(env, plan_environment(env))
+    (p,) = o.placements
+    assert p.model == "m1" and p.kind == "shared"
+    assert o.kept == ("v1: a LoRA adapter, it follows m1's copies",)

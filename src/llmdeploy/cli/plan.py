@@ -315,6 +315,9 @@ def _render(
                 _gib(m.weights_gib_per_device),
                 _gib(m.kv_cache_gib_per_device),
             )
+            for adapter in m.adapters:
+                # On the base's copies: no devices, memory or copies of its own.
+                models.add_row(f"  {adapter}", f"LoRA adapter of {m.name}: 0 devices", "—")
         console.print(models)
         points = table()
         for col in ("at", "copies", "instances needed", "running", "fits max", "monthly"):

@@ -41,6 +41,8 @@ class ModelNeeds:
     weights_gib: float | None  # all of one copy's weights, where sizeBillions is known
     weights_gib_per_device: float | None
     kv_cache_gib_per_device: float | None  # device memory left to vLLM after the weights
+    # LoRA adapters served on this model's copies: no devices of their own.
+    adapters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,16 @@ def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
     weekly = profiles(env)
     endpoints = [_shared(env, i, weekly) for i in range(len(env.doc.environment_spec.endpoints))]
     endpoints += [_dedicated(m, overrides, weekly) for m in env.models if m.dedicated]
-    baselines = {m.name: _baseline(m, overrides, weekly.get(m.name)) for m in env.models}
+    # An adapter hosted the old way is a whole model of its own: its base's size and traffic.
+    baselines = {
+        m.name: _baseline(
+            m.base if m.adapter and m.base else m,
+            overrides,
+            weekly.get(m.base.name if m.adapter and m.base else m.name),
+            name=m.name,
+        )
+        for m in env.models
+    }
 
     unknown = sorted({e.instance_type for e in endpoints if e.hourly_usd is None})
     known = {p: sum(e.monthly_usd[p] or 0.0 for e in endpoints) for p in FIGURES}
@@ -163,7 +174,9 @@ def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
     dedicated = {p: 0.0 for p in FIGURES}
     excluded: list[str] = []
     for e in endpoints:
-        names = [m.name for m in e.models]
+        # Adapters count on the dedicated side (each a model of its own there), at nothing
+        # on the shared one.
+        names = [m.name for m in e.models] + [a for m in e.models for a in m.adapters]
         if e.hourly_usd is None:
             excluded.append(f"{e.name}: price of {e.instance_type} unknown")
             continue
@@ -191,7 +204,7 @@ def plan_environment(env: ResolvedEnvironment) -> EnvironmentPlan:
     )
 
 
-def _needs(m: ResolvedModel, endpoint: str) -> ModelNeeds:
+def _needs(m: ResolvedModel, endpoint: str, adapters: tuple[str, ...] = ()) -> ModelNeeds:
     spec = m.model_spec
     copies = spec.copies
     counts = {p: getattr(copies, p) for p in POINTS} if copies else {p: 0 for p in POINTS}
@@ -202,7 +215,14 @@ def _needs(m: ResolvedModel, endpoint: str) -> ModelNeeds:
         per_device = weights / devices
         kv = usable_mib_per_device(m.instance) / 1024 - per_device
     return ModelNeeds(
-        m.name, endpoint, None if m.dedicated else m.demand, counts, weights, per_device, kv
+        m.name,
+        endpoint,
+        None if m.dedicated else m.demand,
+        counts,
+        weights,
+        per_device,
+        kv,
+        adapters,
     )
 
 
@@ -221,7 +241,15 @@ def _shared(
     env: ResolvedEnvironment, index: int, weekly: dict[str, traffic.Profile]
 ) -> EndpointPlan:
     ep = env.doc.environment_spec.endpoints[index]
-    models = tuple(_needs(m, ep.name) for m in env.models_on(ep.name) if m.demand)
+    adapters: dict[str, list[str]] = {}
+    for a in env.adapters_on(ep.name):
+        if a.base is not None:
+            adapters.setdefault(a.base.name, []).append(a.name)
+    models = tuple(
+        _needs(m, ep.name, tuple(adapters.get(m.name, ())))
+        for m in env.models_on(ep.name)
+        if m.demand
+    )
     hourly, source = _price(ep.instance_type, env.doc.environment_spec.pricing)
     floors = {"min": ep.instances.min, "initial": ep.instances.initial, "max": ep.instances.min}
     fitted = shared_fit(env, index)
@@ -417,14 +445,18 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     return copy if copy.fits(inst) else None
 
 
-def _baseline(m: ResolvedModel, overrides, profile: traffic.Profile | None) -> Baseline:
+def _baseline(
+    m: ResolvedModel, overrides, profile: traffic.Profile | None, *, name: str | None = None
+) -> Baseline:
+    """``m`` hosted the old way (as the model ``name``, where it stands in for an adapter)."""
+    name = name or m.name
     if m.dedicated:  # already hosted the old way: the same endpoint on both sides
         ded = m.model_spec.dedicated
         hourly, _ = _price(ded.instance_type, overrides)
         counts = {p: getattr(ded.instances, p) for p in POINTS}
         expected = expected_dedicated(profile, hourly, counts).monthly_usd
         return Baseline(
-            m.name,
+            name,
             ded.instance_type,
             hourly,
             counts,
@@ -438,7 +470,7 @@ def _baseline(m: ResolvedModel, overrides, profile: traffic.Profile | None) -> B
         and (copy := dedicated_copy(m, inst)) is not None
     ]
     if not priced:
-        return Baseline(m.name, None, None, {p: 0 for p in POINTS}, {p: None for p in FIGURES})
+        return Baseline(name, None, None, {p: 0 for p in POINTS}, {p: None for p in FIGURES})
     hourly, inst, copy = min(priced, key=lambda pic: (pic[0], pic[1].name))
     copies = m.model_spec.copies
     counts = {}
@@ -456,4 +488,4 @@ def _baseline(m: ResolvedModel, overrides, profile: traffic.Profile | None) -> B
     )
     if profile is None:  # copies.initial all week: the initial point's instances
         hours = counts["initial"] * HOURS_PER_MONTH
-    return Baseline(m.name, inst.name, hourly, counts, costs | {"expected": hours * hourly})
+    return Baseline(name, inst.name, hourly, counts, costs | {"expected": hours * hourly})

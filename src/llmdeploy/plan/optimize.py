@@ -231,7 +231,9 @@ def candidates(
     for m in env.models:
         if m.name not in weekly:
             if m.model_spec.adapter_of:
-                kept.append(f"{m.name}: an adapter, it runs on {m.model_spec.adapter_of}'s copies")
+                kept.append(
+                    f"{m.name}: a LoRA adapter, it follows {m.model_spec.adapter_of}'s copies"
+                )
             else:
                 kept.append(f"{m.name}: no copies or dedicated instances to plan")
             continue
@@ -251,6 +253,8 @@ def candidates(
             kept.append(f"{m.name}: no priced instance type holds one copy")
             continue
         assert best_dedicated is not None
+        # A base of LoRA adapters stays on a shared endpoint: adapters need its components.
+        dedicated = () if m.adapters else (best_dedicated,)
         current = None
         if m.instance is not None and m.devices_per_replica is not None:
             kind = "dedicated" if m.dedicated else "pool"
@@ -261,7 +265,7 @@ def candidates(
                 profile,
                 counts,
                 m.rollout_batch_copies,
-                (*options, best_dedicated),
+                (*options, *dedicated),
                 current,
             )
         )
