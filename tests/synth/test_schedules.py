@@ -242,3 +242,27 @@ def test_a_dedicated_endpoint_with_a_schedule_synthesizes():
 def test_scheduled_scaling_refuses_bad_props(kwargs, words):
     with pytest.raises(ValueError, match=__import__("re").escape(words)):
         ScheduledScaling(**kwargs)
+
+
+def test_a_deploy_keeps_the_copies_a_scheduled_zero_left(synthesized):
+    """The copy-count parameter reaches down to the schedule's lowest min: a deploy at night
+    passes the running 0 back instead of raising it to copies.min (1) and waking the model."""
+    from llmdeploy.deploy import capacity
+
+    _, templates = synthesized
+    text = templates["llmdeploy-prod-model-office"].read_text()
+    param = json.loads(text)["Parameters"]["CopyCount"]
+    assert (param["MinValue"], param["Default"], param["MaxValue"]) == (0, 1, 4)
+
+    class Asleep:  # what DescribeInferenceComponent says at night
+        def client(self, _):
+            return self
+
+        def describe_inference_component(self, **_):
+            return {"RuntimeConfig": {"DesiredCopyCount": 0, "CurrentCopyCount": 0}}
+
+    (kept,) = capacity.plan(Asleep(), text, exists=True)
+    assert (kept.running, kept.value) == (0, 0)
+    # The dedicated endpoint's instances reach down to its night's 1 (its min is 1 already).
+    solo = json.loads(templates["llmdeploy-prod-model-solo"].read_text())["Parameters"]
+    assert solo["InstanceCount"]["MinValue"] == 1

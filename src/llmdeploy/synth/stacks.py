@@ -228,7 +228,12 @@ def _model_stack(
         security_groups=groups,
     )
     copies = _capacity_parameter(
-        stack, COPY_COUNT_PARAMETER, "copies of the inference component", s.copies, floor=0
+        stack,
+        COPY_COUNT_PARAMETER,
+        "copies of the inference component",
+        s.copies,
+        floor=0,
+        low=_scheduled_low(m, s.copies.min),
     )
     component.cfn_inference_component.add_property_override("RuntimeConfig.CopyCount", copies)
     for adapter in m.adapters:
@@ -298,7 +303,9 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
         security_groups=groups,
         network_isolation=spec.spec.security.network_isolation,
     )
-    _instance_count_parameter(endpoint.cfn_endpoint_config, ded.instances)
+    _instance_count_parameter(
+        endpoint.cfn_endpoint_config, ded.instances, low=_scheduled_low(m, ded.instances.min)
+    )
     _acknowledge_environment(stack, spec)
     return stack
 
@@ -370,26 +377,40 @@ def _dashboards_stack(app: cdk.App, env: ResolvedEnvironment, names: Names) -> c
     return stack
 
 
-def _capacity_parameter(stack: cdk.Stack, name: str, what: str, counts, *, floor: int):
+def _scheduled_low(m: ResolvedModel, low: int) -> int:
+    """The fewest copies (a dedicated endpoint: instances) the model may run at some hour:
+    its spec's min, or lower where a scheduled action allows it (docs/scheduling.md)."""
+    autoscaling = m.model_spec.autoscaling
+    schedule = autoscaling.schedule if autoscaling is not None else ()
+    return min([low, *(action.min for action in schedule)])
+
+
+def _capacity_parameter(
+    stack: cdk.Stack, name: str, what: str, counts, *, floor: int, low: int | None = None
+):
     """A Number parameter defaulting to the spec's initial, bounded by its range: the deploy
-    engine passes what runs there (clamped), CloudFormation refuses anything outside."""
+    engine passes what runs there (clamped), CloudFormation refuses anything outside.
+
+    ``low`` lowers the range's bottom below ``counts.min`` where a schedule lets the model go
+    lower: a deploy at night then keeps the copies the night's action left (zero), rather
+    than raising them to the spec's min and waking the model until the next action."""
     return cdk.CfnParameter(
         stack,
         name,
         type="Number",
         default=max(floor, counts.initial),
-        min_value=max(floor, counts.min),
+        min_value=max(floor, counts.min if low is None else low),
         max_value=max(floor, counts.max),
         description=f"The {what} to deploy with: llmdeploy passes the running count "
         "(clamped into the range); the default is the spec's initial.",
     ).value_as_number
 
 
-def _instance_count_parameter(config, counts) -> None:
+def _instance_count_parameter(config, counts, *, low: int | None = None) -> None:
     # SageMaker's InitialInstanceCount is at least 1 (botocore: ProductionVariant), even where
     # managed instance scaling may take the variant to zero.
     count = _capacity_parameter(
-        cdk.Stack.of(config), INSTANCE_COUNT_PARAMETER, "instances", counts, floor=1
+        cdk.Stack.of(config), INSTANCE_COUNT_PARAMETER, "instances", counts, floor=1, low=low
     )
     config.add_property_override("ProductionVariants.0.InitialInstanceCount", count)
 
