@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import REPO
@@ -104,3 +105,32 @@ def test_instance_types_take_patterns_separated_by_commas(monkeypatch):
     assert result.exit_code == 0, result.output
     o = json.loads(result.stdout)["environments"][0]["optimized"]
     assert {p["instance_type"].split(".")[1] for p in o["placements"]} <= {"g6", "inf2"}
+
+
+def test_optimize_with_a_baseline_says_what_moving_saves(tmp_path):
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import case_portfolio
+
+    folder = case_portfolio.write(tmp_path / "case", 20)
+    names = sorted(p.stem for p in (folder / "models").glob("*.yaml"))
+    baseline = tmp_path / "today.yaml"
+    hosting = [{"model": n, "instanceType": "ml.p4d.24xlarge", "instances": 1} for n in names]
+    baseline.write_text(
+        yaml.safe_dump({"apiVersion": "llmdeploy/v1", "kind": "Baseline", "hosting": hosting})
+    )
+    args = ["plan", "--specs", str(folder), "--optimize", "--baseline", str(baseline)]
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0, text.output
+    assert "today (--baseline)" in text.stdout
+    assert "moving from today's hosting to the optimized layout" in text.stdout
+    (env,) = json.loads(runner.invoke(app, [*args, "-o", "json"]).stdout)["environments"]
+    o = env["optimized"]
+    assert o["baseline_usd"] == pytest.approx(20 * 37.688 * 730, rel=0.01)
+    # Busy 7-8B models with a 32 × 4096 batch: two L4s a copy, on both sides of the comparison,
+    # and the optimized layout at or below dedicated hosting and the current layout.
+    assert o["monthly_usd"]["expected"] <= o["dedicated_usd"]["expected"]
+    assert o["monthly_usd"]["expected"] <= o["current_usd"]["expected"]

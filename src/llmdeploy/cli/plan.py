@@ -114,7 +114,9 @@ def plan(
                         # null without --baseline
                         "baseline": _asdict(migrations.get(p.name)),
                         # null without --optimize
-                        "optimized": _optimized_json(layouts.get(p.name), applied),
+                        "optimized": _optimized_json(
+                            layouts.get(p.name), applied, migrations.get(p.name)
+                        ),
                     }
                     for p, tips in results
                 ],
@@ -142,7 +144,8 @@ def plan(
         if env_plan.name in migrations:
             _render_baseline(console, migrations[env_plan.name], plain=plain)
         if env_plan.name in layouts:
-            _render_optimized(console, layouts[env_plan.name], applied, plain=plain)
+            today = _today(migrations.get(env_plan.name))
+            _render_optimized(console, layouts[env_plan.name], applied, today, plain=plain)
 
 
 def _asdict(value: object) -> dict | None:
@@ -424,17 +427,34 @@ def _apply(checked, layouts: dict[str, Optimized], output: OutputFormat) -> _App
     return _Applied(tuple(texts), diff)
 
 
-def _optimized_json(layout: Optimized | None, applied: _Applied | None) -> dict | None:
+def _today(m: Migration | None) -> float | None:
+    """Today's hosting (--baseline) of the whole environment, where it is known: what the
+    optimized layout compares with. A partial baseline compares model by model instead."""
+    if m is None or not m.whole_environment:
+        return None
+    return m.baseline_monthly_usd
+
+
+def _optimized_json(
+    layout: Optimized | None, applied: _Applied | None, migration: Migration | None = None
+) -> dict | None:
     if layout is None:
         return None
     return {
+        # --baseline of the whole environment: today's monthly cost (null otherwise)
+        "baseline_usd": _today(migration),
         **dataclasses.asdict(layout),
         "applied": None if applied is None else dataclasses.asdict(applied),
     }
 
 
 def _render_optimized(
-    console: Console, o: Optimized, applied: _Applied | None, *, plain: bool = False
+    console: Console,
+    o: Optimized,
+    applied: _Applied | None,
+    today: float | None = None,
+    *,
+    plain: bool = False,
 ) -> None:
     from rich import box
     from rich.table import Table
@@ -487,7 +507,17 @@ def _render_optimized(
         ("optimized", o.monthly_usd),
     ):
         table.add_row(label, *(_usd(costs[k]) for k in ("min", "initial", "max", "expected")))
+    if today is not None:
+        table.add_row("today (--baseline)", *([_usd(today)] * 4))
     console.print(table)
+    if today:
+        console.print(
+            f"  moving from today's hosting to the optimized layout: {_usd(today)} → "
+            f"{_usd(o.monthly_usd['expected'])} a month expected "
+            f"({today / o.monthly_usd['expected']:.2f}× cheaper)"
+            if o.monthly_usd["expected"]
+            else ""
+        )
     if o.current_unknown_prices:
         console.print(
             f"  current layout: prices unknown for {', '.join(o.current_unknown_prices)} "

@@ -20,7 +20,7 @@ from typing import Literal
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
-from llmdeploy.plan import capacity, traffic
+from llmdeploy.plan import capacity, memory, traffic
 from llmdeploy.plan.capacity import Demand, pack, per_instance
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
@@ -428,7 +428,8 @@ def fits_copy(m: ResolvedModel, inst: InstanceType) -> bool:
 def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     """One copy of ``m`` hosted the old way on ``inst``: a team would pick the tensor parallel
     degree for that hardware, so the devices are the fewest (1, 2, 4, ...) whose memory holds
-    the weights; host memory and CPU stay as specified. Where the weights are unknown, the
+    the weights and the KV cache (`plan.memory.fewest_devices`, the optimizer's rule too);
+    host memory and CPU stay as specified. Where the weights are unknown, the
     copy keeps its specified devices. None if no copy fits."""
     spec = m.model_spec
     demand = m.demand
@@ -438,9 +439,17 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
         return None
     devices = demand.devices
     if m.weights_mib is not None:
-        devices = 1
-        while devices * usable_mib_per_device(inst) < m.weights_mib:
-            devices *= 2
+        # The optimizer's shape rule: weights plus the KV cache where it is known.
+        arch = spec.architecture
+        found = memory.fewest_devices(
+            m.weights_mib,
+            memory.kv_cache_mib(spec),
+            inst,
+            kv_heads=arch.kv_heads if arch else None,
+        )
+        if found is None:
+            return None
+        devices = found
     copy = Demand(devices, demand.memory_mib, demand.cpu_cores)
     return copy if copy.fits(inst) else None
 

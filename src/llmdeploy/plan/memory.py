@@ -20,10 +20,6 @@ from llmdeploy.spec.models import Architecture, ModelSpec
 KV_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "auto": 2, None: 2}
 KV_CACHE_DTYPE_ENV = "OPTION_KV_CACHE_DTYPE"
 
-# Without `architecture` the cache is unknown. The optimizer then keeps a stated share of
-# each copy's usable memory free for it rather than packing the weights tight.
-UNKNOWN_KV_SHARE = 0.2
-
 
 def kv_bytes_per_value(dtype: str | None, extra_env: Mapping[str, str]) -> int:
     cache = extra_env.get(KV_CACHE_DTYPE_ENV, "").strip().lower()
@@ -66,13 +62,16 @@ def fewest_devices(
 ) -> int | None:
     """The fewest devices (1, 2, 4, ...: tensor parallel degrees) of ``instance`` that hold the
     weights and the KV cache, with TP dividing the KV heads where they are known; None if even
-    the whole instance cannot. Unknown weights give None (the caller keeps what is specified)."""
+    the whole instance cannot. Unknown weights give None (the caller keeps what is specified);
+    an unknown cache (no `architecture` or maxModelLen) counts the weights alone, as
+    `validate`'s weights-fit does: one rule for validate, plan's dedicated hosting and the
+    optimizer."""
     if weights_mib is None:
         return None
     devices = 1
     while devices <= instance.devices:
         room = usable_mib(instance, devices)
-        need = weights_mib + kv_mib if kv_mib is not None else weights_mib / (1 - UNKNOWN_KV_SHARE)
+        need = weights_mib + (kv_mib or 0.0)
         divides = kv_heads is None or kv_heads % devices == 0
         if need <= room and divides and instance.devices % devices == 0:
             return devices

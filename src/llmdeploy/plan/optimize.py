@@ -9,9 +9,10 @@ profiles (`plan.traffic`), the week's states weighted by their hours.
 Shapes follow one stated rule: a copy gets the fewest devices (1, 2, 4, ...: a tensor
 parallel degree dividing the instance's devices, and the KV heads where `architecture` gives
 them) whose usable memory holds the weights plus the KV cache of maxRollingBatchSize
-sequences of maxModelLen tokens (`plan.memory`; without `architecture`, a fifth of the
-memory kept free for it). Host memory and CPU stay as specified; a model that specifies none
-(a dedicated one) gets its devices' share of the instance's. A model whose size is unknown
+sequences of maxModelLen tokens (`plan.memory`; without `architecture` the weights alone,
+as validate and plan's dedicated hosting count them). Host memory and CPU stay as
+specified; a model that specifies none (a dedicated one) gets its devices' share of the
+instance's. A model whose size is unknown
 keeps its specified devices, on types whose devices are at least as large as its current
 ones.
 
