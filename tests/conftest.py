@@ -133,7 +133,8 @@ def mutate(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
 # desired), the template's EndpointName, an endpoint variant's weight kept when only its
 # instance count is updated, updates of the resources that refer to a replaced one,
 # change sets that record their parameters and tags, list parameter-driven changes and set
-# Outputs, Number parameters checked against MinValue/MaxValue, and atomic S3 conditional
+# Outputs, DescribeStacks' ChangeSetId and LastUpdatedTime, Number parameters checked
+# against MinValue/MaxValue, and atomic S3 conditional
 # writes. Its CloudFormation still skips AWS::ApplicationAutoScaling::* and
 # AWS::CloudWatch::Alarm (it warns and completes the stack): nothing scales or alarms.
 

@@ -94,6 +94,7 @@ def _patch_cloudformation() -> None:
     from moto.cloudformation import models as cfn
     from moto.cloudformation import parsing
     from moto.cloudformation.exceptions import ValidationError
+    from moto.core.utils import utcnow
 
     # Stack updates: moto updates a resource only when its own template text (or a parameter
     # it names) changed. CloudFormation also updates what refers to a resource that changed:
@@ -175,8 +176,24 @@ def _patch_cloudformation() -> None:
             stack.tags = self.tags
         stack.template_dict = self.template_dict
         stack.output_map = stack._create_output_map()
+        # DescribeStacks: CloudFormation answers the last executed change set's id and, after
+        # an update, LastUpdatedTime; moto answers neither. `diff` trusts a history record only
+        # when both say nothing changed the stack since (docs/synthesis.md).
+        stack.change_set_id = self.change_set_id
+        if self.change_set_type != "CREATE":
+            stack.last_updated_time = utcnow()
 
     cfn.ChangeSet.apply = apply
+
+    # UpdateStack without a change set (how someone changes a stack outside llmdeploy): it too
+    # moves LastUpdatedTime.
+    original_stack_update = cfn.Stack.update
+
+    def stack_update(self, *args, **kwargs):
+        original_stack_update(self, *args, **kwargs)
+        self.last_updated_time = utcnow()
+
+    cfn.Stack.update = stack_update
 
     # CreateChangeSet: moto checks no Number parameter against its MinValue/MaxValue; the
     # engine clamps capacity into them and CloudFormation refuses a value outside.

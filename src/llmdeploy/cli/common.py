@@ -115,8 +115,10 @@ NoCacheOption = Annotated[
     bool,
     typer.Option(
         "--no-cache",
-        help="Build every stack with CDK, neither reading nor writing the synth cache "
-        "(.llmdeploy/synth-cache, which reuses a stack's template while its inputs are the same).",
+        help="Trust nothing stored: build every stack with CDK, neither reading nor writing the "
+        "synth cache (.llmdeploy/synth-cache, which reuses a stack's template while its inputs "
+        "are the same), and in diff and deploy read every stack back from CloudFormation, even "
+        "one the history shows deployed from the same inputs since it last changed.",
     ),
 ]
 JobsOption = Annotated[

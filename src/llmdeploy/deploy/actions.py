@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -83,6 +84,11 @@ class StackInfo:
     status: str
     tags: dict[str, str] = field(default_factory=dict)
     id: str = ""
+    # When CloudFormation last changed the stack (LastUpdatedTime, else CreationTime) and the
+    # id of the last change set executed on it: what `deploy/unchanged.py` checks a history
+    # record against. None where CloudFormation did not say.
+    changed_at: datetime | None = None
+    change_set: str | None = None
 
     @property
     def environment(self) -> str | None:
@@ -96,7 +102,21 @@ class StackInfo:
             described.get("StackStatus", ""),
             {t.get("Key", ""): t.get("Value", "") for t in described.get("Tags") or []},
             described.get("StackId", ""),
+            _when(described.get("LastUpdatedTime") or described.get("CreationTime")),
+            described.get("ChangeSetId") or None,
         )
+
+
+def _when(value: Any) -> datetime | None:
+    """botocore's timestamp (a datetime; a string from a fake client), timezone-aware."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def stack_info(cfn: Any, stack: str) -> StackInfo | None:
@@ -112,6 +132,22 @@ def stack_info(cfn: Any, stack: str) -> StackInfo | None:
     if info.get("StackStatus") in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
         return None
     return StackInfo.of(info)
+
+
+def all_stacks(cfn: Any) -> dict[str, StackInfo]:
+    """Every live stack of the account and region by name, from one paginated DescribeStacks:
+    for many stacks, far fewer calls than one `stack_info` each."""
+    found: dict[str, StackInfo] = {}
+    try:
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for described in page.get("Stacks") or []:
+                if described.get("StackStatus") in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
+                    continue
+                info = StackInfo.of(described)
+                found[info.name] = info
+    except (*AWS_ERRORS, KeyError, ValueError) as exc:
+        raise LlmdeployError(f"cannot list the stacks: {describe(exc)}") from exc
+    return found
 
 
 def stack_status(cfn: Any, stack: str) -> str | None:

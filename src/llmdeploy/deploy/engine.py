@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from llmdeploy.deploy import actions, capacity
-from llmdeploy.deploy.actions import ChangeSet, Interrupted
+from llmdeploy.deploy import actions, capacity, unchanged
+from llmdeploy.deploy.actions import ChangeSet, Interrupted, StackInfo
 from llmdeploy.deploy.aws import AWS_ERRORS, Aws, describe
 from llmdeploy.deploy.diff import StackDiff, field_changes, version_warning
 from llmdeploy.deploy.history import HistoryStore, Pending, Record, last_success, write_record
@@ -30,6 +30,8 @@ from llmdeploy.deploy.targets import Target
 from llmdeploy.errors import LlmdeployError
 
 Confirm = Callable[[str], bool]
+# From this many stacks on, diff and deploy list every stack with one paginated DescribeStacks.
+BULK_DESCRIBE = 20
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,26 @@ class Engine:
 
     # --- diff ----------------------------------------------------------------------------
 
-    def diff(self, targets: Sequence[Target]) -> list[StackDiff]:
+    def diff(self, targets: Sequence[Target], *, trust_records: bool = False) -> list[StackDiff]:
+        """What deploying ``targets`` would change. ``trust_records``: a stack whose history
+        and CloudFormation agree that it runs the same template is not read back
+        (`deploy/unchanged.py`)."""
         tick = self._counter(len(targets), "compared")
+        live = self._live(targets)
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(lambda t: tick(self._diff_guarded(t)), targets))
+            return list(
+                pool.map(lambda t: tick(self._diff_guarded(t, live, trust_records)), targets)
+            )
+
+    def _live(self, targets: Sequence[Target]) -> dict[str, StackInfo] | None:
+        """Past BULK_DESCRIBE stacks, every stack's status and tags from one paginated
+        DescribeStacks (a page holds many stacks) instead of one call each; None below."""
+        if len(targets) < BULK_DESCRIBE:
+            return None
+        return actions.all_stacks(self.cfn)
+
+    def _info(self, stack: str, live: dict[str, StackInfo] | None) -> StackInfo | None:
+        return live.get(stack) if live is not None else actions.stack_info(self.cfn, stack)
 
     def _counter(self, total: int, verb: str) -> Callable[[Any], Any]:
         """A pass-through that reports "n/total stacks <verb>" as each stack finishes: the
@@ -97,9 +115,11 @@ class Engine:
 
         return tick
 
-    def _diff_guarded(self, t: Target) -> StackDiff:
+    def _diff_guarded(
+        self, t: Target, live: dict[str, StackInfo] | None, trust_records: bool
+    ) -> StackDiff:
         try:
-            return self._diff_one(t)
+            return self._diff_one(t, live, trust_records)
         except AWS_ERRORS as exc:
             raise LlmdeployError(f"{t.stack}: {describe(exc)}") from exc
 
@@ -107,8 +127,10 @@ class Engine:
         """The stack's latest successful deploy or rollback on record."""
         return last_success(self.history.list(self.environment, stack))
 
-    def _diff_one(self, t: Target) -> StackDiff:
-        info = actions.stack_info(self.cfn, t.stack)
+    def _diff_one(
+        self, t: Target, live: dict[str, StackInfo] | None, trust_records: bool
+    ) -> StackDiff:
+        info = self._info(t.stack, live)
         actions.refuse_foreign(t.stack, info, self.environment)
         status = info.status if info else None
         scan = self.history.scan(self.environment, t.stack)
@@ -125,7 +147,9 @@ class Engine:
             warnings.append("no deployment of this stack on record: spec-level changes unknown")
         if status is not None:
             self._refuse_busy(t.stack, status)
-            if actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
+            if (
+                trust_records and unchanged.as_recorded(info, scan, t.template, t.fingerprint)
+            ) or actions.same_template(actions.deployed_template(self.cfn, t.stack), t.template):
                 return StackDiff(
                     t.stack,
                     t.kind,
@@ -200,10 +224,18 @@ class Engine:
     # --- deploy --------------------------------------------------------------------------
 
     def deploy(
-        self, targets: Sequence[Target], *, kind: str = "deploy", record: Record | None = None
+        self,
+        targets: Sequence[Target],
+        *,
+        kind: str = "deploy",
+        record: Record | None = None,
+        trust_records: bool = False,
     ) -> list[StackResult]:
         """Deploy ``targets`` in dependency order. ``record`` replaces the spec fields of the
-        history record (rollback redeploys an old template under its old spec)."""
+        history record (rollback redeploys an old template under its old spec).
+        ``trust_records``: as for `diff`; a stack not taken as unchanged is read afresh."""
+        # Read once before anything deploys: only to skip stacks, never to change one.
+        live = self._live(targets) if trust_records else None
         results: dict[str, StackResult] = {}
         remaining = list(targets)
         names = {t.stack for t in targets}
@@ -232,7 +264,7 @@ class Engine:
                 tick(None)
             with ThreadPoolExecutor(self.concurrency) as pool:
                 futures = {
-                    t.stack: pool.submit(lambda t=t: tick(self._deploy_one(t, kind, record)))
+                    t.stack: pool.submit(lambda t=t: tick(self._deploy_one(t, kind, record, live)))
                     for t, _ in batch
                 }
                 try:
@@ -246,9 +278,11 @@ class Engine:
             remaining = [t for t in remaining if t.stack not in results]
         return [results[t.stack] for t in targets]
 
-    def _deploy_one(self, t: Target, kind: str, record: Record | None) -> StackResult:
+    def _deploy_one(
+        self, t: Target, kind: str, record: Record | None, live: dict[str, StackInfo] | None
+    ) -> StackResult:
         try:
-            result = self._deploy_checked(t, kind, record)
+            result = self._deploy_checked(t, kind, record, live)
         except Interrupted:
             result = StackResult(
                 t.stack,
@@ -269,7 +303,15 @@ class Engine:
         self.reporter.done(t.stack, result.outcome, result.reason)
         return result
 
-    def _deploy_checked(self, t: Target, kind: str, record: Record | None) -> StackResult:
+    def _deploy_checked(
+        self, t: Target, kind: str, record: Record | None, live: dict[str, StackInfo] | None
+    ) -> StackResult:
+        if live is not None and record is None:
+            before = live.get(t.stack)
+            if before is not None and before.environment == self.environment:
+                scan = self.history.scan(self.environment, t.stack)
+                if unchanged.as_recorded(before, scan, t.template, t.fingerprint):
+                    return StackResult(t.stack, "unchanged")
         info = actions.stack_info(self.cfn, t.stack)
         actions.refuse_foreign(t.stack, info, self.environment)
         status = info.status if info else None

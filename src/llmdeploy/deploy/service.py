@@ -218,7 +218,8 @@ def targets(ctx: Context, models: Sequence[str] = ()) -> list[Target]:
 
 
 def diff(ctx: Context, models: Sequence[str] = ()) -> list[StackDiff]:
-    return ctx.engine.diff(targets(ctx, models))
+    # --no-cache trusts nothing stored: neither the synth cache nor the history's evidence.
+    return ctx.engine.diff(targets(ctx, models), trust_records=ctx.synth.cache)
 
 
 def deploy(
@@ -226,7 +227,7 @@ def deploy(
 ) -> tuple[list[StackResult], list[Retired]]:
     """Deploy; with ``prune``, then retire every orphan (only after a clean deploy)."""
     with locked(ctx, "deploy"):
-        results = ctx.engine.deploy(targets(ctx, models))
+        results = ctx.engine.deploy(targets(ctx, models), trust_records=ctx.synth.cache)
         retired: list[Retired] = []
         if prune and all(r.outcome in ("deployed", "unchanged") for r in results):
             retired = _prune(ctx)
