@@ -408,12 +408,31 @@ def _dedicated(m: ResolvedModel, overrides, weekly: dict[str, traffic.Profile]) 
     )
 
 
+def hardware_runs(m: ResolvedModel, inst: InstanceType) -> bool:
+    """Whether ``inst``'s accelerators run ``m``'s engine and quantization at all."""
+    if inst.kind != m.engine.accelerator:
+        return False
+    return m.model_spec.lmi.quantization != "fp8" or inst.supports_fp8
+
+
+def shape_devices(m: ResolvedModel, inst: InstanceType) -> int | None:
+    """The fewest devices of ``inst`` one copy of ``m`` needs by the shape rule (weights plus
+    the KV cache where known: `plan.memory.fewest_devices`); None where the weights are
+    unknown or even the whole instance cannot hold them. Dedicated hosting and the optimizer
+    size copies with it."""
+    arch = m.model_spec.architecture
+    return memory.fewest_devices(
+        m.weights_mib,
+        memory.kv_cache_mib(m.model_spec),
+        inst,
+        kv_heads=arch.kv_heads if arch else None,
+    )
+
+
 def fits_copy(m: ResolvedModel, inst: InstanceType) -> bool:
     """Whether one copy of ``m``, as specified, could run on ``inst``."""
     spec = m.model_spec
-    if inst.kind != m.engine.accelerator:
-        return False
-    if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
+    if not hardware_runs(m, inst):
         return False
     demand = m.demand
     devices = demand.devices if demand else (spec.lmi.tensor_parallel_degree or 1)
@@ -431,22 +450,12 @@ def dedicated_copy(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     the weights and the KV cache (`plan.memory.fewest_devices`, the optimizer's rule too);
     host memory and CPU stay as specified. Where the weights are unknown, the
     copy keeps its specified devices. None if no copy fits."""
-    spec = m.model_spec
     demand = m.demand
-    if demand is None or inst.kind != m.engine.accelerator:
-        return None
-    if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
+    if demand is None or not hardware_runs(m, inst):
         return None
     devices = demand.devices
     if m.weights_mib is not None:
-        # The optimizer's shape rule: weights plus the KV cache where it is known.
-        arch = spec.architecture
-        found = memory.fewest_devices(
-            m.weights_mib,
-            memory.kv_cache_mib(spec),
-            inst,
-            kv_heads=arch.kv_heads if arch else None,
-        )
+        found = shape_devices(m, inst)
         if found is None:
             return None
         devices = found

@@ -44,9 +44,16 @@ from dataclasses import dataclass, field
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
-from llmdeploy.plan import capacity, memory, traffic
+from llmdeploy.plan import capacity, traffic
 from llmdeploy.plan.capacity import Demand, pack
-from llmdeploy.plan.cost import FIGURES, POINTS, EnvironmentPlan, expected_shared
+from llmdeploy.plan.cost import (
+    FIGURES,
+    POINTS,
+    EnvironmentPlan,
+    expected_shared,
+    hardware_runs,
+    shape_devices,
+)
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
 
 # The integer program's deterministic budget (branch-and-bound nodes), the gap to its own
@@ -164,15 +171,9 @@ def _priced_types(
 def _copy_on(m: ResolvedModel, inst: InstanceType) -> Demand | None:
     """One copy of ``m`` on ``inst`` by the shape rule (module docstring), or None."""
     spec = m.model_spec
-    if inst.kind != m.engine.accelerator:
+    if not hardware_runs(m, inst):
         return None
-    if spec.lmi.quantization == "fp8" and not inst.supports_fp8:
-        return None
-    arch = spec.architecture
-    kv = memory.kv_cache_mib(spec)
-    devices = memory.fewest_devices(
-        m.weights_mib, kv, inst, kv_heads=arch.kv_heads if arch else None
-    )
+    devices = shape_devices(m, inst)
     if m.weights_mib is None:
         # Size unknown: the specified devices, where each is at least as large as now.
         current = m.devices_per_replica
