@@ -8,8 +8,6 @@ has every source; where the sources are silent, the choice made is said there an
 
 from __future__ import annotations
 
-import dataclasses
-
 from llmdeploy import grants
 from llmdeploy.plan.resolve import (
     LORA_ENV,
@@ -18,7 +16,7 @@ from llmdeploy.plan.resolve import (
     ResolvedEnvironment,
     ResolvedModel,
 )
-from llmdeploy.plan.rules import RULES, _warning, rule
+from llmdeploy.plan.rules import _warning, rule
 from llmdeploy.spec.diagnose import suggest
 
 # LMI documents LoRA adapters for its vLLM and lmi-dist rolling batch backends only
@@ -48,29 +46,6 @@ _NOT_ON_ADAPTERS = {
 
 def _base(m: ResolvedModel) -> ResolvedModel | None:
     return m.base if m.adapter else None
-
-
-# --- rules that do not apply to adapters -------------------------------------------------------
-#
-# `placement-exactly-one` asks every model for an endpoint or a dedicated one; an adapter has
-# neither: it runs where its base runs (`adapter-no-placement` and `adapter-base-shared` say
-# what it may and must do instead).
-
-
-def _exempt_adapters(rule_id: str) -> None:
-    original = RULES[rule_id]
-
-    def check(m: ResolvedModel, env: ResolvedEnvironment, known: list[str]):
-        if m.adapter:
-            return iter(())
-        return original.check(m, env, known)
-
-    RULES[rule_id] = dataclasses.replace(
-        original, summary=f"{original.summary} (Adapters: their base's.)", check=check
-    )
-
-
-_exempt_adapters("placement-exactly-one")
 
 
 # --- the adapter -------------------------------------------------------------------------------

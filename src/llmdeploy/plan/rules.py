@@ -357,9 +357,15 @@ def _pricing_known(doc: EnvironmentDoc) -> Iterator[Diagnostic]:
 # --- model ------------------------------------------------------------------------------------
 
 
-@rule("placement-exactly-one", "model", "A model has either `endpoint` or `dedicated`.")
+@rule(
+    "placement-exactly-one",
+    "model",
+    "A model has either `endpoint` or `dedicated` (an adapter: neither, it runs on its base's).",
+)
 def _placement(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]) -> Iterator[Diagnostic]:
     spec = m.model_spec
+    if m.adapter:
+        return  # adapter-no-placement and adapter-base-shared say where it runs
     if spec.endpoint and spec.dedicated:
         yield m.source.diagnostic(
             ("spec", "dedicated"),
