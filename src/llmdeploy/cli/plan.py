@@ -334,6 +334,17 @@ def _render(
                 "yes" if pt.holds else "[red]NO[/red]",
                 _usd(pt.monthly_usd),
             )
+        x = e.expected
+        if x is not None:
+            # The week as the traffic profiles lay it out: its states weighted by their hours.
+            points.add_row(
+                "expected week",
+                f"{x.states} state{'s' if x.states != 1 else ''}",
+                "—",
+                f"{x.average_instances:.1f} avg, {x.peak_instances} peak",
+                "yes" if x.holds else "[red]NO[/red]",
+                _usd(x.monthly_usd),
+            )
         u = e.update
         if u is not None and u.model is not None:
             # A rolling update brings a batch of new copies up before the old ones go.
@@ -355,14 +366,18 @@ def _render(
             )
 
     known = " / ".join(_usd(p.monthly_usd_known[k]) for k in ("min", "initial", "max"))
+    expected = _usd(p.monthly_usd_known["expected"])
     if p.unknown_prices:
         console.print(
             f"[bold]Total[/bold] at min / initial / max copies: unknown, of which the priced "
-            f"endpoints cost {known} per month\n  prices unknown for: "
+            f"endpoints cost {known} per month ({expected} expected)\n  prices unknown for: "
             f"{', '.join(p.unknown_prices)} (set spec.pricing in the environment)"
         )
     else:
-        console.print(f"[bold]Total[/bold] at min / initial / max copies: {known} per month")
+        console.print(
+            f"[bold]Total[/bold] at min / initial / max copies: {known} per month; "
+            f"expected from the traffic profiles: {expected}"
+        )
     console.print(
         "[bold]Shared endpoints vs each model on dedicated instances[/bold] "
         "(the old way: cheapest priced type, never at zero)"
@@ -370,7 +385,7 @@ def _render(
     ratios = table()
     for col in ("at", "shared", "dedicated", "dedicated ÷ shared"):
         ratios.add_column(col, justify="left" if col == "at" else "right")
-    for k in ("min", "initial", "max"):
+    for k in ("min", "initial", "max", "expected"):
         r = p.ratio[k]
         shown = (
             f"{r:.2f}×"
@@ -378,7 +393,7 @@ def _render(
             else ("∞ (shared costs nothing)" if p.comparable_dedicated_usd[k] else "—")
         )
         ratios.add_row(
-            f"{k} copies",
+            f"{k} copies" if k != "expected" else "expected",
             _usd(p.comparable_shared_usd[k]),
             _usd(p.comparable_dedicated_usd[k]),
             shown,

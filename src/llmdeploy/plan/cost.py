@@ -368,7 +368,7 @@ def expected_dedicated(
         instance_hours=hours,
         average_instances=hours / HOURS_PER_MONTH,
         peak_instances=int(peak),
-        states=len(segments),
+        states=len({n for _, _, n in segments}),  # distinct instance counts over the week
         optimal=True,
         holds=True,
         basis=() if profile is None else (ProfileBasis(model, profile.basis),),
