@@ -24,6 +24,11 @@ def test_plan_prints_capacity_cost_and_the_ratio(monkeypatch):
     # Room for a rolling update: the minimum copies plus the largest batch, packed.
     assert "min + update" in out
     assert "update headroom: min copies + block-generation's batch (1 copy) need 2 of " in out
+    # The week the traffic profiles lay out (prod's default, sql-generation's own, the
+    # text-evaluation schedule): per endpoint, in the total and against dedicated hosting.
+    assert "expected week" in out
+    assert "expected)" in out  # the priced endpoints' expected total, next to the points
+    assert any(line.startswith("expected ") for line in out.splitlines())
 
 
 def test_plan_json_has_every_number(monkeypatch):
