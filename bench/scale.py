@@ -103,8 +103,8 @@ import aws_cdk as cdk
 
 source, outdir = Path(sys.argv[1]), sys.argv[2]
 manifest = json.loads((source / "manifest.json").read_text())
-app = cdk.App(outdir=outdir, analytics_reporting=False,
-              context={"aws:cdk:enable-path-metadata": True})
+app = cdk.App(outdir=outdir, analytics_reporting=False, builtin_cloud_formation_validation=False,
+              context={"aws:cdk:enable-path-metadata": True, "aws:cdk:disable-stack-trace": True})
 for name, artifact in manifest["artifacts"].items():
     if artifact["type"] != "aws:cloudformation:stack":
         continue

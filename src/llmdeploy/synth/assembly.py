@@ -268,6 +268,11 @@ def cdk_synth(
             outdir=os.path.abspath(folder),
             analytics_reporting=False,
             context=dict(fingerprint.APP_CONTEXT),
+            # CDK's built-in CloudFormation validation (a WebAssembly schema checker) only
+            # ever warns, and its engine takes 2-3 s to start in every process: most of a
+            # one-stack rebuild. cfn-lint checks the templates (CI, tests/synth); --nag, the
+            # checking mode, runs it too. The templates are the same either way.
+            builtin_cloud_formation_validation=nag,
         )
         progress.phase("building stacks")
         built = add_stacks(app, env, stacks)
