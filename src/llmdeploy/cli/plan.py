@@ -100,8 +100,10 @@ def plan(
 
             migrations[resolved.name] = migration.compare(current, resolved, env_plan)
         if optimize:
+            from llmdeploy.plan.optimize import check_instance_types
             from llmdeploy.plan.optimize import optimize as find_layout
 
+            check_instance_types(resolved, types)
             layouts[resolved.name] = find_layout(resolved, env_plan, instance_types=types)
     applied = _apply(checked, layouts, output) if apply else None
     if output is OutputFormat.json:

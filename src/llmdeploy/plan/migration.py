@@ -151,14 +151,17 @@ def _hosting(file: str, parsed: BaselineDocument, source: SourceMap) -> Baseline
 def _from_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     docs, problems = parse_documents(text, file)
     empty = SourceMap(file)
-    if problems:
+    if problems and not docs:
         return None, empty, problems
+    # A value refused while reading (`instances: 0100`, `.nan`) is one problem among the
+    # file's: the document is still checked, and its other problems reported with it.
     if len(docs) != 1:
         where = docs[1].source.diagnostic((), "") if len(docs) > 1 else None
         return (
             None,
             empty,
             [
+                *problems,
                 Diagnostic(
                     file,
                     where.line if where else 1,
@@ -167,7 +170,7 @@ def _from_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
                     "an empty file" if not docs else "more than one document",
                     fix=f"one document: apiVersion: {API_VERSION}, kind: {KIND}, and a "
                     "hosting: list of {model, instanceType, instances}",
-                )
+                ),
             ],
         )
     doc = docs[0]
@@ -176,14 +179,15 @@ def _from_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
             None,
             doc.source,
             [
+                *problems,
                 doc.source.diagnostic(
                     (),
                     "a baseline must be a mapping with apiVersion, kind and hosting",
                     fix=f"start the file with `apiVersion: {API_VERSION}` and `kind: {KIND}`",
-                )
+                ),
             ],
         )
-    return doc.data, doc.source, []
+    return doc.data, doc.source, problems
 
 
 # CSV: a header row naming the columns (any order), then one model a row. Blank lines and

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from llmdeploy.catalog import instances, prices
 from llmdeploy.catalog.instances import InstanceType
 from llmdeploy.catalog.prices import HOURS_PER_MONTH
+from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan import capacity, traffic
 from llmdeploy.plan.capacity import Demand, pack
 from llmdeploy.plan.cost import (
@@ -166,6 +167,29 @@ def _priced_types(
         if price is not None:
             out.append((inst, price.usd_per_hour))
     return out
+
+
+def check_instance_types(env: ResolvedEnvironment, allowed: Sequence[str]) -> None:
+    """Raise `LlmdeployError` for ``--instance-types`` patterns that leave nothing to search:
+    one matching no instance type of the catalog (a typo), or all together matching no priced
+    type in ``env``. `optimize` itself keeps every model then; a user asked for something else."""
+    names = [inst.name for inst in instances.all_types()]
+    for pattern in allowed:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            import difflib
+
+            close = difflib.get_close_matches(pattern, names, n=1, cutoff=0.6)
+            raise LlmdeployError(
+                f"--instance-types '{pattern}' matches no SageMaker instance type the catalog "
+                "knows; fix: "
+                + (f"did you mean '{close[0]}'?" if close else "e.g. 'ml.g6*' or 'ml.g5.12xlarge'")
+            )
+    if allowed and not _priced_types(env, allowed):
+        raise LlmdeployError(
+            f"--instance-types {','.join(allowed)} matches no priced instance type in "
+            f"environment '{env.name}': the optimizer proposes only types with a price; fix: "
+            "set their hourly price in the environment's spec.pricing, or widen the patterns"
+        )
 
 
 def _copy_on(m: ResolvedModel, inst: InstanceType) -> Demand | None:

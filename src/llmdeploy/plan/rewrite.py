@@ -27,21 +27,24 @@ from llmdeploy.plan.optimize import Change, Optimized
 from llmdeploy.spec.loader import Portfolio
 
 
-def _indents(text: str) -> tuple[int, int]:
-    """How ``text`` indents: a nested mapping's step, and a list's dash under its key."""
+def _indents(text: str) -> tuple[int, int, int]:
+    """How ``text`` indents: a nested mapping's step, a list's dash under its key, and an
+    item's text after its dash (`- name` 2, `-   name` 4)."""
     lines = [
         line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
     ]
-    mapping = dash = None
+    mapping = dash = item = None
     for above, line in itertools.pairwise(lines):
         if not above.rstrip().endswith(":") or above.lstrip().startswith("- "):
             continue
         step = (len(line) - len(line.lstrip())) - (len(above) - len(above.lstrip()))
         if line.lstrip().startswith("- "):
             dash = step if dash is None else dash
+            after = line.lstrip()[1:]
+            item = 1 + len(after) - len(after.lstrip()) if item is None else item
         elif step > 0:
             mapping = step if mapping is None else mapping
-    return mapping or 2, max(dash or 0, 0)
+    return mapping or 2, max(dash or 0, 0), item or 2
 
 
 def _yaml(text: str = ""):
@@ -51,8 +54,8 @@ def _yaml(text: str = ""):
     y.preserve_quotes = True
     y.width = 4096
     # The file's own indentation (lists under their key or indented), not ruamel's default.
-    mapping, dash = _indents(text)
-    y.indent(mapping=mapping, sequence=dash + 2, offset=dash)
+    mapping, dash, item = _indents(text)
+    y.indent(mapping=mapping, sequence=dash + item, offset=dash)
     # A field an override removes reads `null`, not an empty value.
     y.representer.add_representer(
         type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
@@ -255,13 +258,23 @@ def write_files(texts: Mapping[str, str]) -> None:
     and only when all are written do they replace the targets."""
     import os
 
+    for file in texts:
+        # Replacing a file goes through its folder: a read-only file would be overwritten
+        # without a word (and by root, always). Refuse before anything is written.
+        mode = Path(file).stat().st_mode
+        if not os.access(file, os.W_OK) or not mode & 0o222:
+            raise LlmdeployError(
+                f"{file} is read-only; nothing was changed (make it writable to apply)"
+            )
     staged: list[tuple[str, str]] = []
     try:
         for file, text in texts.items():
             target = Path(file)
+            # The file's own line endings: a CRLF file stays CRLF.
+            newline = "\r\n" if b"\r\n" in target.read_bytes() else "\n"
             fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
             staged.append((temp, file))
-            with os.fdopen(fd, "w") as out:
+            with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as out:
                 out.write(text)
             os.chmod(temp, target.stat().st_mode & 0o777)
     except OSError as exc:

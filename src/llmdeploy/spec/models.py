@@ -159,14 +159,28 @@ class EnvironmentTraffic(StrictModel):
     timezone: Timezone = Field(default="UTC", description="Where 08:00 is. Default: UTC.")
 
 
+def _one_a_hour(value: tuple[int, ...]) -> tuple[int, ...]:
+    # Checked after the items: pydantic's own length check counts only the items that
+    # validated, so one bad hour of 24 would also read "too short".
+    if len(value) != 24:
+        kind, bound = ("too_short", "min_length") if len(value) < 24 else ("too_long", "max_length")
+        raise PydanticCustomError(kind, "24 numbers, one an hour", {bound: 24})
+    return value
+
+
 class Traffic(StrictModel):
     """How busy the model is over a day, so `plan` reports an expected monthly cost: hours a
     day at each point (`hoursPerDay`), or the copies in each hour of the day (`copiesByHour`,
     24 numbers from 00:00 in `timezone`). Exactly one of the two."""
 
     hours_per_day: HoursPerDay | None = None
-    copies_by_hour: tuple[Annotated[int, Field(ge=0, le=1000)], ...] | None = Field(
-        default=None, min_length=24, max_length=24, description="Copies in each hour, 00-23."
+    copies_by_hour: (
+        Annotated[tuple[Annotated[int, Field(ge=0, le=1000)], ...], AfterValidator(_one_a_hour)]
+        | None
+    ) = Field(
+        default=None,
+        description="Copies in each hour, 00-23.",
+        json_schema_extra={"minItems": 24, "maxItems": 24},
     )
     timezone: Timezone = Field(default="UTC", description="The clock of the profile.")
 
