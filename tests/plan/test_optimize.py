@@ -138,3 +138,16 @@ def test_adapters_follow_their_base_which_stays_shared(specs):
     (p,) = o.placements
     assert p.model == "m1" and p.kind == "shared"
     assert o.kept == ("v1: a LoRA adapter, it follows m1's copies",)
+
+
+def test_a_new_pool_without_local_storage_keeps_its_models_volume():
+    from llmdeploy.plan import rewrite
+
+    c = check([REPO / "models", REPO / "infra"], ["prod"])
+    (env,) = c.environments
+    o = optimize(env, plan_environment(env), instance_types=["ml.inf2.8xlarge", "ml.g6.*"])
+    (pool,) = [p for p in o.pools if p.instance_type == "ml.inf2.8xlarge"]
+    assert pool.new and pool.volume_size_gb == 256  # neuron-inf2's, which it replaces
+    texts = rewrite.rewrite(c.portfolio, o)
+    (infra,) = [new for f, (_, new) in texts.items() if f.endswith("prod.yaml")]
+    assert "volumeSizeGB: 256" in infra.split(pool.name)[1]

@@ -126,6 +126,9 @@ class Pool:
     hourly_usd: float
     monthly_usd: dict[str, float | None]
     changes: tuple[Change, ...]  # for an existing endpoint
+    # A new pool of a type without local NVMe keeps the largest EBS volume its models had:
+    # the weights (and Neuron's compile cache) must still fit on it.
+    volume_size_gb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -523,7 +526,17 @@ def optimize(
             }
             if old != counts:
                 changes = (Change("instances", old, counts),)
-        pools.append(Pool(name, instance_type, counts, tuple(names), new, hourly, monthly, changes))
+        volume = None
+        if new and not inst.local_nvme:
+            volumes = [
+                resolved[n].endpoint.volume_size_gb
+                for n in names
+                if resolved[n].endpoint is not None and resolved[n].endpoint.volume_size_gb
+            ]
+            volume = max(volumes, default=None)
+        pools.append(
+            Pool(name, instance_type, counts, tuple(names), new, hourly, monthly, changes, volume)
+        )
         for n in names:
             placements.append(_shared_placement(resolved[n], name, inst, demands[n]))
     for model, option in sorted(solution.choice.items()):

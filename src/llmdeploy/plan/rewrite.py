@@ -166,6 +166,7 @@ def rewrite(portfolio: Portfolio, layout: Optimized) -> dict[str, tuple[str, str
                         "instanceType": pool.instance_type,
                         "instances": pool.instances,
                     }
+                    | ({"volumeSizeGB": pool.volume_size_gb} if pool.volume_size_gb else {})
                 )
             )
         elif pool.changes:
