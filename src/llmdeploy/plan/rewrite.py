@@ -286,3 +286,31 @@ def write_files(texts: Mapping[str, str]) -> None:
         ) from None
     for temp, file in staged:
         os.replace(temp, file)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A layout's edits, not yet written: {file: (old text, new text)} and their diff."""
+
+    texts: Mapping[str, tuple[str, str]]
+    diff: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    files: tuple[str, ...]
+    diff: str
+
+
+def prepare(portfolio: Portfolio, layout: Optimized) -> Prepared:
+    texts = rewrite(portfolio, layout)
+    return Prepared(texts, unified_diff(texts))
+
+
+def apply(portfolio: Portfolio, change: Prepared, layout: Optimized) -> Applied:
+    """Every rule on the changed specs (`check_rewritten`), then every file or none
+    (`write_files`). Raises `SpecError` or `LlmdeployError` having written nothing."""
+    new = {f: text for f, (_, text) in change.texts.items()}
+    check_rewritten(portfolio, new, layout)
+    write_files(new)
+    return Applied(tuple(change.texts), change.diff)
