@@ -3,13 +3,14 @@ component (docs/adapters.md)."""
 
 from __future__ import annotations
 
-from aws_cdk import Names, RemovalPolicy, Resource, Token
+from aws_cdk import Names, RemovalPolicy, Resource
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from llmdeploy import grants
 from llmdeploy.constructs import roles
+from llmdeploy.constructs._tokens import is_unresolved
 from llmdeploy.constructs.base import IInferenceComponent, IInferenceEndpoint, checked_name
 from llmdeploy.constructs.inference_component import InferenceComponent
 from llmdeploy.constructs.types import ModelData
@@ -54,7 +55,7 @@ class InferenceComponentAdapter(Resource, IInferenceComponent):
                 f"artifact {artifact!r}: give ModelData.from_s3_uri('s3://<bucket>/<prefix>/"
                 "adapter.tar.gz'): SageMaker fetches an adapter's weights from S3 itself"
             )
-        if not Token.is_unresolved(artifact.s3_uri):
+        if not is_unresolved(artifact.s3_uri):
             grants.require_s3_source(artifact.s3_uri)  # no wildcard widens the base's grant
         if inference_component_name is not None:
             checked_name(inference_component_name, "inference_component_name")

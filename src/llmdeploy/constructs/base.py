@@ -20,7 +20,6 @@ from aws_cdk import (
     RemovalPolicy,
     Resource,
     Stack,
-    Token,
 )
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
@@ -36,6 +35,7 @@ from llmdeploy.catalog.engines import (
     TRAFFIC_SHIFTING_MIN_INSTANCES,
 )
 from llmdeploy.constructs import _nag, alarms, roles
+from llmdeploy.constructs._tokens import is_unresolved
 from llmdeploy.constructs.types import (
     BoundImage,
     Counts,
@@ -177,7 +177,7 @@ class EndpointAttributes:
 def checked_name(name: str, what: str) -> str:
     """A literal SageMaker name as SageMaker allows it: a wildcard (`*`) would widen every
     grant made on it to every endpoint or component of the account."""
-    if Token.is_unresolved(name):
+    if is_unresolved(name):
         return name
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
@@ -189,7 +189,7 @@ def checked_name(name: str, what: str) -> str:
 
 def name_from_arn(arn: str, resource: str, what: str) -> str:
     """The name in a SageMaker ARN of ``resource`` type (tokens: split at deploy time)."""
-    if Token.is_unresolved(arn):
+    if is_unresolved(arn):
         return Arn.split(arn, ArnFormat.SLASH_RESOURCE_NAME).resource_name or ""
     parts = arn.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sagemaker":
@@ -253,7 +253,7 @@ class _Rules:
 def image_region(scope: Construct, bound: BoundImage) -> Iterable[Finding]:
     """image-in-region, where the image and the stack's region are both known at synth."""
     region = Stack.of(scope).region
-    if Token.is_unresolved(bound.uri) or Token.is_unresolved(region):
+    if is_unresolved(bound.uri) or is_unresolved(region):
         return ()
     return checks.image_in_region(bound.uri, region)
 

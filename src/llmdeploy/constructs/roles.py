@@ -4,7 +4,7 @@ Auto Scaling's service-linked role."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack, Token
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -12,6 +12,7 @@ from constructs import Construct
 
 from llmdeploy import grants
 from llmdeploy.constructs import _nag
+from llmdeploy.constructs._tokens import is_unresolved
 from llmdeploy.constructs.types import ModelData
 
 _ENI_ACTIONS = (
@@ -61,7 +62,7 @@ def execution_role(
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-    if not Token.is_unresolved(key.key_arn):  # a key given by ARN: exactly one key
+    if not is_unresolved(key.key_arn):  # a key given by ARN: exactly one key
         grants.require_kms_key_arn(key.key_arn)
     key.grant_encrypt_decrypt(role)
     log_arn = f"<{Stack.of(scope).get_logical_id(log_group.node.default_child)}.Arn>:*"
@@ -91,7 +92,7 @@ def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Ro
     network interfaces; `sagemaker_model` adds its weights and repository."""
     # The name is in the log group's ARN (and the acknowledgement naming it): a SageMaker
     # name, so that it can hold no wildcard.
-    if not Token.is_unresolved(component_name):
+    if not is_unresolved(component_name):
         grants.require_sagemaker_name(component_name, "inference component name")
     role = iam.Role(
         scope,
@@ -147,7 +148,7 @@ def acknowledge_model_access(scope: Construct, data: ModelData) -> None:
     """The one wildcard of a model's grants: the objects of its weights folder. The finding's
     id names that resource, so it is built only from a folder `grants` accepted (never a
     bucket, a sibling prefix or a wildcard of the user's); the reason is fixed."""
-    if data.s3_uri and not data.compressed and not Token.is_unresolved(data.s3_uri):
+    if data.s3_uri and not data.compressed and not is_unresolved(data.s3_uri):
         weights = grants.require_s3_source(data.s3_uri)
         _nag.acknowledge(
             scope,
@@ -161,7 +162,7 @@ def model_access_statements(image_uri: str, data: ModelData) -> list[iam.PolicyS
     """Read the model's own S3 folder (or object) and pull its own image repository: exactly
     those. A value that would widen a grant (the bucket root, a prefix without its trailing /,
     a wildcard) is refused with ValueError (`llmdeploy.grants`)."""
-    if data.s3_uri and not Token.is_unresolved(data.s3_uri):
+    if data.s3_uri and not is_unresolved(data.s3_uri):
         grants.require_s3_source(data.s3_uri)
     statements = []
     repo = image_repository_arn(image_uri)
@@ -204,7 +205,7 @@ def image_repository_arn(image_uri: str) -> str | None:
     """The ARN of the image's one ECR repository (None: not an ECR image, or a CDK token: no
     pull right to grant). A wildcard or a malformed ECR image is refused with ValueError."""
     # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>(:<tag>|@sha256:<digest>)
-    if Token.is_unresolved(image_uri):
+    if is_unresolved(image_uri):
         return None
     host = image_uri.partition("/")[0]
     if ".dkr.ecr." not in host and not any(c in image_uri for c in "*?$"):

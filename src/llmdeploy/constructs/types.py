@@ -9,13 +9,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from aws_cdk import Duration, Stack, TimeZone, Token
+from aws_cdk import Duration, Stack, TimeZone
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from llmdeploy.catalog import engines
 from llmdeploy.catalog import instances as catalog
+from llmdeploy.constructs._tokens import is_unresolved
 from llmdeploy.plan import checks
 from llmdeploy.plan import schedule as schedules
 from llmdeploy.plan.resolve import LmiSettings
@@ -390,7 +391,7 @@ class ModelData:
         ``bucket``, which may be created in this app."""
         if (
             not isinstance(key_prefix, str)
-            or Token.is_unresolved(key_prefix)
+            or is_unresolved(key_prefix)
             or not (key_prefix.endswith("/") or key_prefix.endswith(".tar.gz"))
             or key_prefix.startswith("/")
             or any(c in key_prefix for c in "*?$")
@@ -466,7 +467,7 @@ class ContainerImage:
             return BoundImage(self._uri, None)
         region = Stack.of(scope).region
         engine = engines.ENGINES[self._engine]
-        if Token.is_unresolved(region):
+        if is_unresolved(region):
             raise ValueError(
                 f"ContainerImage.{self._engine.replace('-', '_')}: the stack has no region; "
                 "give the stack env=Environment(account=..., region=...), or use "
