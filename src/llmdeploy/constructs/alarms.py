@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
+
+from llmdeploy.constructs import _cached
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 # What `cw.MetricOptions` may carry (aws-cdk-lib 2.x): passed through to `Metric.with_`.
@@ -38,7 +39,7 @@ def sagemaker_metric(
         metric_name=metric_name,
         dimensions_map=dict(dimensions),
         statistic=statistic,
-        period=Duration.minutes(1),
+        period=_cached.minutes(1),
     )
     if props is None:
         return metric
@@ -64,7 +65,7 @@ def error_rate_alarm(
             "errors": sagemaker_metric("Invocation5XXErrors", dimensions),
             "invocations": sagemaker_metric("Invocations", dimensions),
         },
-        period=Duration.minutes(1),
+        period=_cached.minutes(1),
         label="5XX error rate (%)",
     )
     return cw.Alarm(

@@ -17,7 +17,7 @@ from llmdeploy.catalog.engines import (
     STARTUP_TIMEOUT_MAX,
     STARTUP_TIMEOUT_MIN,
 )
-from llmdeploy.constructs import roles
+from llmdeploy.constructs import _cached, roles
 from llmdeploy.constructs.types import BoundImage, ContainerImage, LmiSettings, ModelData
 from llmdeploy.plan.resolve import container_environment
 
@@ -109,7 +109,7 @@ def container_settings(
     if startup_timeout is None:
         timeout = STARTUP_DEFAULT
     elif isinstance(startup_timeout, Duration):
-        timeout = int(startup_timeout.to_seconds())
+        timeout = int(_cached.to_seconds(startup_timeout))
     else:
         raise TypeError(f"startup_timeout: give a Duration, not {startup_timeout!r}")
     if not STARTUP_TIMEOUT_MIN <= timeout <= STARTUP_TIMEOUT_MAX:

@@ -4,14 +4,14 @@ Auto Scaling's service-linked role."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from llmdeploy import grants
-from llmdeploy.constructs import _nag
+from llmdeploy.constructs import _cached, _nag
 from llmdeploy.constructs._tokens import is_unresolved
 from llmdeploy.constructs.types import ModelData
 
@@ -101,7 +101,7 @@ def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Ro
         description=f"llmdeploy: SageMaker model of inference component {component_name}",
     )
     group = (
-        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+        f"arn:{_cached.partition()}:logs:{_cached.region()}:{_cached.account_id()}:log-group:"
         f"/aws/sagemaker/InferenceComponents/{component_name}"
     )
     role.add_to_policy(
@@ -178,7 +178,7 @@ def model_access_statements(image_uri: str, data: ModelData) -> list[iam.PolicyS
             )
         )
     if data.s3_uri:
-        bucket_arn = f"arn:{Aws.PARTITION}:s3:::{data.bucket}"
+        bucket_arn = f"arn:{_cached.partition()}:s3:::{data.bucket}"
         prefix = data.key_prefix
         statements.append(
             iam.PolicyStatement(
@@ -211,7 +211,7 @@ def image_repository_arn(image_uri: str) -> str | None:
     if ".dkr.ecr." not in host and not any(c in image_uri for c in "*?$"):
         return None
     image = grants.require_image(image_uri)
-    partition = "aws-cn" if image.partition == "aws-cn" else Aws.PARTITION
+    partition = "aws-cn" if image.partition == "aws-cn" else _cached.partition()
     return f"arn:{partition}:ecr:{image.region}:{image.account}:repository/{image.repository}"
 
 
@@ -221,7 +221,7 @@ def autoscaling_role(scope: Construct) -> iam.IRole:
     return iam.Role.from_role_arn(
         scope,
         "AutoscalingRole",
-        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
+        f"arn:{_cached.partition()}:iam::{_cached.account_id()}:role/aws-service-role/"
         "sagemaker.application-autoscaling.amazonaws.com/"
         "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
     )

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from llmdeploy.catalog import engines
 from llmdeploy.catalog import instances as catalog
+from llmdeploy.constructs import _cached
 from llmdeploy.constructs._tokens import is_unresolved
 from llmdeploy.plan import checks
 from llmdeploy.plan import schedule as schedules
@@ -194,7 +195,7 @@ class Counts:
 def _seconds(value: Duration, what: str) -> int:
     if not isinstance(value, Duration):
         raise TypeError(f"{what}: give a Duration (e.g. Duration.minutes(10)), not {value!r}")
-    return int(value.to_seconds())
+    return int(_cached.to_seconds(value))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from llmdeploy.constructs import (
     RoutingStrategy,
     ScalingMetric,
     ScheduledScaling,
+    _cached,
 )
 from llmdeploy.constructs.adapter import grant_artifact_read
 from llmdeploy.constructs.dashboards import (
@@ -173,7 +174,7 @@ def _endpoint_stack(app: cdk.App, spec: Environment, ep: Endpoint, names: Names)
         rollout=EndpointRollout(
             _ROLLOUT[ep.rollout.strategy],
             ep.rollout.traffic_percent,
-            cdk.Duration.seconds(ep.rollout.wait_seconds),
+            _cached.seconds(ep.rollout.wait_seconds),
         ),
         encryption_key=key,
         vpc_subnets=ec2.SubnetSelection(subnets=subnets) if subnets else None,
@@ -218,11 +219,9 @@ def _model_stack(
         cpu_cores=s.resources.cpu_cores,
         copies=Counts(s.copies.min, s.copies.initial, s.copies.max),
         autoscaling=_autoscaling(m),
-        rollout=ComponentRollout(
-            s.rollout.batch_copies, cdk.Duration.seconds(s.rollout.wait_seconds)
-        ),
+        rollout=ComponentRollout(s.rollout.batch_copies, _cached.seconds(s.rollout.wait_seconds)),
         rollback=_rollback(m, default_error_rate=None),
-        startup_timeout=cdk.Duration.seconds(startup_timeout(m)),
+        startup_timeout=_cached.seconds(startup_timeout(m)),
         network_isolation=spec.spec.security.network_isolation,
         vpc_subnets=ec2.SubnetSelection(subnets=subnets) if subnets else None,
         security_groups=groups,
@@ -297,7 +296,7 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
         autoscaling=_autoscaling(m),
         # A dedicated endpoint always rolls back on errors: nothing else guards it.
         rollback=_rollback(m, default_error_rate=5),
-        startup_timeout=cdk.Duration.seconds(startup_timeout(m)),
+        startup_timeout=_cached.seconds(startup_timeout(m)),
         encryption_key=key,
         vpc_subnets=ec2.SubnetSelection(subnets=subnets) if subnets else None,
         security_groups=groups,
@@ -438,8 +437,8 @@ def _autoscaling(m: ResolvedModel) -> Autoscaling | None:
     return Autoscaling(
         target=a.target,
         metric=_METRIC[a.metric],
-        scale_in_cooldown=cdk.Duration.seconds(a.scale_in_cooldown_seconds),
-        scale_out_cooldown=cdk.Duration.seconds(a.scale_out_cooldown_seconds),
+        scale_in_cooldown=_cached.seconds(a.scale_in_cooldown_seconds),
+        scale_out_cooldown=_cached.seconds(a.scale_out_cooldown_seconds),
         schedule=tuple(
             ScheduledScaling(s.cron, s.min, s.max, timezone=s.timezone, name=s.name)
             for s in a.schedule
