@@ -8,7 +8,11 @@ from aws_cdk import Acknowledgment, Validations
 from constructs import Construct
 
 
-def acknowledge(scope: Construct, rule: str, reason: str) -> None:
-    """Record that a policy-validation finding (cdk-nag's AwsSolutions pack, for one) is
-    intended here, and why. Granular ids name the exact wildcard: `AwsSolutions-IAM5[...]`."""
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+def acknowledge(scope: Construct, *findings: tuple[str, str]) -> None:
+    """Record that policy-validation findings (cdk-nag's AwsSolutions pack, for one) are
+    intended here, and why: each a (rule, reason) pair. Granular ids name the exact wildcard:
+    `AwsSolutions-IAM5[...]`. One call for all of a scope's findings: CDK records each as
+    its own metadata entry either way, and each call is two jsii round trips."""
+    Validations.of(scope).acknowledge(
+        *(Acknowledgment(id=rule, reason=reason) for rule, reason in findings)
+    )

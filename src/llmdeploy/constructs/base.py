@@ -261,10 +261,12 @@ def image_region(scope: Construct, bound: BoundImage) -> Iterable[Finding]:
 def acknowledge_local_nvme(config: Construct) -> None:
     _nag.acknowledge(
         config,
-        "AwsSolutions-SM3",
-        # A reason fixed in code, never built from spec text.
-        "the instance type has local NVMe storage, encrypted by the instance's hardware; "
-        "SageMaker refuses KmsKeyId for it",
+        (
+            "AwsSolutions-SM3",
+            # A reason fixed in code, never built from spec text.
+            "the instance type has local NVMe storage, encrypted by the instance's hardware; "
+            "SageMaker refuses KmsKeyId for it",
+        ),
     )
 
 

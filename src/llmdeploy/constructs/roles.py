@@ -66,21 +66,32 @@ def execution_role(
         grants.require_kms_key_arn(key.key_arn)
     key.grant_encrypt_decrypt(role)
     log_arn = f"<{Stack.of(scope).get_logical_id(log_group.node.default_child)}.Arn>:*"
-    for finding, reason in (
-        (
-            "Resource::*",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no "
-            "resource ARN (the metric namespace is conditioned); ENI actions in a VPC act on "
-            "interfaces that do not exist yet",
+    _nag.acknowledge(
+        role,
+        *(
+            (f"AwsSolutions-IAM5[{finding}]", reason)
+            for finding, reason in (
+                (
+                    "Resource::*",
+                    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no "
+                    "resource ARN (the metric namespace is conditioned); ENI actions in a "
+                    "VPC act on interfaces that do not exist yet",
+                ),
+                (
+                    f"Resource::{log_arn}",
+                    "the endpoint's log streams are created by SageMaker in this one log group",
+                ),
+                (
+                    "Action::kms:ReEncrypt*",
+                    "CDK's encrypt/decrypt grant on this endpoint's one key",
+                ),
+                (
+                    "Action::kms:GenerateDataKey*",
+                    "CDK's encrypt/decrypt grant on this endpoint's one key",
+                ),
+            )
         ),
-        (
-            f"Resource::{log_arn}",
-            "the endpoint's log streams are created by SageMaker in this one log group",
-        ),
-        ("Action::kms:ReEncrypt*", "CDK's encrypt/decrypt grant on this endpoint's one key"),
-        ("Action::kms:GenerateDataKey*", "CDK's encrypt/decrypt grant on this endpoint's one key"),
-    ):
-        _nag.acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)
+    )
     if in_vpc:
         # ENI actions take no resource ARNs before the interface exists.
         role.add_to_policy(iam.PolicyStatement(actions=list(_ENI_ACTIONS), resources=["*"]))
@@ -129,17 +140,18 @@ def model_role(scope: Construct, component_name: str, *, in_vpc: bool) -> iam.Ro
         role.add_to_policy(iam.PolicyStatement(actions=list(_ENI_ACTIONS), resources=["*"]))
     _nag.acknowledge(
         role,
-        "AwsSolutions-IAM5[Resource::*]",
-        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no resource ARN "
-        "(the metric namespace is conditioned); ENI actions in a VPC act on interfaces "
-        "that do not exist yet",
-    )
-    _nag.acknowledge(
-        role,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
-        f"<AWS::AccountId>:log-group:/aws/sagemaker/InferenceComponents/"
-        f"{component_name}:*]",
-        "the log streams of this component's own log group, created by SageMaker",
+        (
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no resource ARN "
+            "(the metric namespace is conditioned); ENI actions in a VPC act on interfaces "
+            "that do not exist yet",
+        ),
+        (
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
+            f"<AWS::AccountId>:log-group:/aws/sagemaker/InferenceComponents/"
+            f"{component_name}:*]",
+            "the log streams of this component's own log group, created by SageMaker",
+        ),
     )
     return role
 
@@ -152,9 +164,11 @@ def acknowledge_model_access(scope: Construct, data: ModelData) -> None:
         weights = grants.require_s3_source(data.s3_uri)
         _nag.acknowledge(
             scope,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{weights.bucket}/"
-            f"{weights.key}*]",
-            "the model reads every object under its own weights folder, and only those",
+            (
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{weights.bucket}/"
+                f"{weights.key}*]",
+                "the model reads every object under its own weights folder, and only those",
+            ),
         )
 
 

@@ -416,12 +416,13 @@ def _instance_count_parameter(config, counts, *, low: int | None = None) -> None
 
 def _model_tags(stack: cdk.Stack, spec: Environment, m: ResolvedModel) -> None:
     meta = m.spec.metadata
+    tags = cdk.Tags.of(stack)  # one jsii round trip, not one per tag
     for key, value in (
         ("llmdeploy:model", meta.name),
         ("llmdeploy:version", str(meta.version)),
         ("llmdeploy:owner", meta.owner),
     ):
-        cdk.Tags.of(stack).add(key, value)
+        tags.add(key, value)
 
 
 def _image(m: ResolvedModel) -> str:
