@@ -11,6 +11,7 @@ from functools import cache
 from aws_cdk import Aws, Duration
 
 _SECONDS: weakref.WeakKeyDictionary[Duration, float] = weakref.WeakKeyDictionary()
+_MILLIS: weakref.WeakKeyDictionary[Duration, float] = weakref.WeakKeyDictionary()
 
 
 @cache
@@ -21,6 +22,19 @@ def minutes(amount: int) -> Duration:
 @cache
 def seconds(amount: int) -> Duration:
     return Duration.seconds(amount)
+
+
+@cache
+def millis(amount: int) -> Duration:
+    return Duration.millis(amount)
+
+
+def to_milliseconds(value: Duration) -> float:
+    """`value.to_milliseconds()`, asked once per Duration object."""
+    known = _MILLIS.get(value)
+    if known is None:
+        known = _MILLIS[value] = value.to_milliseconds()
+    return known
 
 
 def to_seconds(value: Duration) -> float:

@@ -366,7 +366,7 @@ class RollbackAlarms:
     def p95_latency_ms(self) -> int | None:
         if self.p95_latency is None:
             return None
-        return int(self.p95_latency.to_milliseconds())
+        return int(_cached.to_milliseconds(self.p95_latency))
 
 
 @dataclass(frozen=True)

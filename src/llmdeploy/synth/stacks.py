@@ -451,7 +451,7 @@ def _rollback(m: ResolvedModel, *, default_error_rate: float | None) -> Rollback
     on = m.model_spec.rollout.rollback_on
     error_rate = on.error_rate_percent if on.error_rate_percent is not None else default_error_rate
     latency = on.p95_latency_ms
-    return RollbackAlarms(error_rate, cdk.Duration.millis(latency) if latency is not None else None)
+    return RollbackAlarms(error_rate, _cached.millis(latency) if latency is not None else None)
 
 
 def startup_timeout(m: ResolvedModel) -> int:
