@@ -117,7 +117,13 @@ def add_stacks(
     return list(built.values())
 
 
-def _stack(app: cdk.App, spec: Environment, name: str, description: str) -> cdk.Stack:
+def _stack(
+    app: cdk.App,
+    spec: Environment,
+    name: str,
+    description: str,
+    tags: tuple[tuple[str, str], ...] = (),
+) -> cdk.Stack:
     stack = cdk.Stack(
         app,
         name,
@@ -127,7 +133,9 @@ def _stack(app: cdk.App, spec: Environment, name: str, description: str) -> cdk.
         synthesizer=cdk.BootstraplessSynthesizer(),
         description=f"llmdeploy: {description}",
     )
-    cdk.Tags.of(stack).add("llmdeploy:environment", spec.name)
+    tagger = cdk.Tags.of(stack)  # one jsii round trip for all of the stack's tags
+    for key, value in (("llmdeploy:environment", spec.name), *tags):
+        tagger.add(key, value)
     return stack
 
 
@@ -200,8 +208,8 @@ def _model_stack(
         spec,
         names.model_stack(m.name),
         f"model {m.name} v{model.metadata.version} on {m.endpoint.name} of {spec.name}",
+        tags=_model_tags(m),
     )
-    _model_tags(stack, spec, m)
     endpoint_name = names.endpoint(m.endpoint.name)
     endpoint = LlmEndpoint.from_endpoint_name(stack, "Endpoint", endpoint_name)
     s = model.spec
@@ -254,8 +262,8 @@ def _adapter_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: Nam
         names.model_stack(m.name),
         f"adapter {m.name} v{model.metadata.version} of {m.base.name} on {m.runs_on.name} "
         f"of {spec.name}",
+        tags=_model_tags(m),
     )
-    _model_tags(stack, spec, m)
     endpoint = LlmEndpoint.from_endpoint_name(stack, "Endpoint", names.endpoint(m.runs_on.name))
     base = InferenceComponent.from_inference_component_name(
         stack, "Base", names.inference_component(m.base.name), endpoint
@@ -280,8 +288,8 @@ def _dedicated_stack(app: cdk.App, spec: Environment, m: ResolvedModel, names: N
         names.model_stack(m.name),
         f"model {m.name} v{model.metadata.version} on a dedicated "
         f"{ded.instance_type} endpoint of {spec.name}",
+        tags=_model_tags(m),
     )
-    _model_tags(stack, spec, m)
     key, subnets, groups = _security(stack, spec)
     s = model.spec
     endpoint = DedicatedEndpoint(
@@ -414,15 +422,13 @@ def _instance_count_parameter(config, counts, *, low: int | None = None) -> None
     config.add_property_override("ProductionVariants.0.InitialInstanceCount", count)
 
 
-def _model_tags(stack: cdk.Stack, spec: Environment, m: ResolvedModel) -> None:
+def _model_tags(m: ResolvedModel) -> tuple[tuple[str, str], ...]:
     meta = m.spec.metadata
-    tags = cdk.Tags.of(stack)  # one jsii round trip, not one per tag
-    for key, value in (
+    return (
         ("llmdeploy:model", meta.name),
         ("llmdeploy:version", str(meta.version)),
         ("llmdeploy:owner", meta.owner),
-    ):
-        tags.add(key, value)
+    )
 
 
 def _image(m: ResolvedModel) -> str:
