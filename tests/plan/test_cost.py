@@ -298,6 +298,4 @@ def test_adapters_cost_nothing_shared_and_a_whole_model_dedicated(specs):
     base_old = {b.model: b for b in p.baselines}
     assert base_old["v1"].monthly_usd == base_old["a"].monthly_usd
     for k in ("min", "initial", "max", "expected"):
-        assert p.comparable_dedicated_usd[k] == pytest.approx(
-            3 * alone.comparable_dedicated_usd[k]
-        )
+        assert p.comparable_dedicated_usd[k] == pytest.approx(3 * alone.comparable_dedicated_usd[k])
