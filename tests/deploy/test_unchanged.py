@@ -22,7 +22,7 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 FP = "sha256:" + "1" * 64
 
 
-def _record(**changes) -> Record:
+def _record(when: str = "2026-01-01T12:00:05.000000Z", **changes) -> Record:
     fields = dict(
         environment="dev",
         stack="s",
@@ -36,7 +36,7 @@ def _record(**changes) -> Record:
         fingerprint=FP,
     )
     record = Record.new(**(fields | changes))
-    return Record(**(record.__dict__ | {"when": "2026-01-01T12:00:05.000000Z"}))
+    return Record(**(record.__dict__ | {"when": when}))
 
 
 def _info(**changes) -> StackInfo:
@@ -66,13 +66,17 @@ def _info(**changes) -> StackInfo:
         (_info(), [_record(outcome="failed")], [], None, FP, False),
         (_info(), [_record()], ["dev/s/x.json: damaged"], None, FP, False),
         (_info(), [_record(), _record(outcome="failed")], [], None, FP, True),
+        # A record dated in the future vouches for nothing (it would cover any change).
+        (_info(), [_record(when="2026-01-02T12:00:05.000000Z")], [], None, FP, False),
+        (_info(), [_record(when="2026-01-01T12:04:00.000000Z")], [], None, FP, True),
     ],
 )
 def test_what_counts_as_unchanged_without_reading_the_template(
     info, records, damaged, template, fingerprint, expected
 ):
     template = template or '{"Resources": {}}'
-    assert as_recorded(info, Scan(records, damaged), template, fingerprint) is expected
+    now = T0 + timedelta(seconds=30)  # the clock of the run that reads the records
+    assert as_recorded(info, Scan(records, damaged), template, fingerprint, now=now) is expected
 
 
 def _run(*args: str):

@@ -9,7 +9,9 @@ history and CloudFormation agree (docs/synthesis.md, "What diff trusts"):
   now, and its template is byte for byte the one synthesized now;
 - CloudFormation: the stack is in a settled success (CREATE_COMPLETE, UPDATE_COMPLETE), it
   last changed (LastUpdatedTime, else CreationTime) no later than that record was written,
-  and, where both name one, its last executed change set is the record's.
+  and, where both name one, its last executed change set is the record's;
+- and the record is not dated in the future (a hand-made record dated ahead would otherwise
+  cover any change made before that date).
 
 A stack updated outside llmdeploy since (UpdateStack, a change set, the console) moves its
 LastUpdatedTime past the record and is compared as before. A record is evidence, not an
@@ -19,15 +21,25 @@ compares every stack.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from llmdeploy.deploy.actions import DONE, StackInfo
 from llmdeploy.deploy.history import Record, Scan, last_success
 
 RECORD_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # Record.new's `when`
+# A record written later than now (beyond this much clock skew) was not written by a deploy
+# that happened: trusting it would let a stack changed before that time pass as unchanged.
+FUTURE_SKEW = timedelta(minutes=5)
 
 
-def as_recorded(info: StackInfo | None, scan: Scan, template: str, fingerprint: str | None) -> bool:
+def as_recorded(
+    info: StackInfo | None,
+    scan: Scan,
+    template: str,
+    fingerprint: str | None,
+    *,
+    now: datetime | None = None,
+) -> bool:
     """Whether the stack runs ``template`` by the evidence above (False: compare it)."""
     if info is None or info.status not in DONE or info.changed_at is None or scan.damaged:
         return False
@@ -37,6 +49,8 @@ def as_recorded(info: StackInfo | None, scan: Scan, template: str, fingerprint: 
     written = _written(last)
     if written is None or info.changed_at > written:
         return False
+    if written > (now or datetime.now(UTC)) + FUTURE_SKEW:
+        return False  # dated in the future: not evidence of anything
     return not (info.change_set and last.change_set and info.change_set != last.change_set)
 
 
