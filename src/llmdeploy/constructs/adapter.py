@@ -3,7 +3,7 @@ component (docs/adapters.md)."""
 
 from __future__ import annotations
 
-from aws_cdk import Names, RemovalPolicy, Resource
+from aws_cdk import RemovalPolicy, Resource
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -11,7 +11,12 @@ from constructs import Construct
 from llmdeploy import grants
 from llmdeploy.constructs import roles
 from llmdeploy.constructs._tokens import is_unresolved
-from llmdeploy.constructs.base import IInferenceComponent, IInferenceEndpoint, checked_name
+from llmdeploy.constructs.base import (
+    IInferenceComponent,
+    IInferenceEndpoint,
+    checked_name,
+    generated_name,
+)
 from llmdeploy.constructs.inference_component import InferenceComponent
 from llmdeploy.constructs.types import ModelData
 
@@ -68,12 +73,7 @@ class InferenceComponentAdapter(Resource, IInferenceComponent):
         self.base = base
         self.endpoint: IInferenceEndpoint = base.endpoint
         self.artifact = artifact
-        self.inference_component_name = (
-            inference_component_name
-            or Names.unique_resource_name(
-                self, max_length=63, separator="-", allowed_special_characters="-"
-            ).lower()
-        )
+        self.inference_component_name = inference_component_name or generated_name(self)
         ic = sagemaker.CfnInferenceComponent
         self._component = ic(
             self,

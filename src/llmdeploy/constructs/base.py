@@ -187,6 +187,16 @@ def checked_name(name: str, what: str) -> str:
     return name
 
 
+def generated_name(scope: Construct) -> str:
+    """A stable name from the construct path, as SageMaker allows it (endpoints and
+    inference components given no name of their own)."""
+    from aws_cdk import Names
+
+    return Names.unique_resource_name(
+        scope, max_length=63, separator="-", allowed_special_characters="-"
+    ).lower()
+
+
 def name_from_arn(arn: str, resource: str, what: str) -> str:
     """The name in a SageMaker ARN of ``resource`` type (tokens: split at deploy time)."""
     if is_unresolved(arn):
@@ -306,7 +316,7 @@ class EndpointBase(Resource):
         checked_name(variant_name, "variant_name")
         check_endpoint_props(instance_type, volume_size_gb, vpc, vpc_subnets, security_groups)
         super().__init__(scope, id, physical_name=endpoint_name)
-        self.endpoint_name = endpoint_name or self._generated_name()
+        self.endpoint_name = endpoint_name or generated_name(self)
         self.variant_name = variant_name
         self.instance_type = instance_type
         self.encryption_key, self.log_group = encryption_and_logs(
@@ -321,14 +331,6 @@ class EndpointBase(Resource):
             in_vpc=bool(self.subnets),
         )
         self.local_nvme = instance_type.has_local_nvme
-
-    def _generated_name(self) -> str:
-        """A stable name from the construct path, as SageMaker allows it."""
-        from aws_cdk import Names
-
-        return Names.unique_resource_name(
-            self, max_length=63, separator="-", allowed_special_characters="-"
-        ).lower()
 
     def _endpoint(
         self,

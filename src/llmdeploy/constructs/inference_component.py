@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Names, RemovalPolicy, Resource
+from aws_cdk import Duration, RemovalPolicy, Resource
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -24,6 +24,7 @@ from llmdeploy.constructs.base import (
     IInferenceEndpoint,
     add_rules,
     checked_name,
+    generated_name,
     image_region,
     name_from_arn,
     network,
@@ -172,12 +173,7 @@ class InferenceComponent(Resource, IInferenceComponent):
         super().__init__(scope, id, physical_name=inference_component_name)
         self.endpoint = endpoint
         self.copies = copies
-        self.inference_component_name = (
-            inference_component_name
-            or Names.unique_resource_name(
-                self, max_length=63, separator="-", allowed_special_characters="-"
-            ).lower()
-        )
+        self.inference_component_name = inference_component_name or generated_name(self)
         name = self.inference_component_name
         subnets, groups = network(self, vpc, vpc_subnets, security_groups)
         # Each model has its own execution role, which its SageMaker Model uses to pull the
