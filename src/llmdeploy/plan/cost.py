@@ -497,13 +497,19 @@ def _baseline(
         n = max(getattr(copies, p) if copies else 1, 1)
         counts[p] = pack([copy] * n, inst).instances  # type: ignore[union-attr]
     costs = {p: counts[p] * hourly * HOURS_PER_MONTH for p in POINTS}
-    # Over the week: the copies the profile gives, never fewer than one.
-    segments = profile.segments if profile else ((0.0, traffic.WEEK_HOURS, counts["initial"]),)
-    per = per_instance(copy, inst)
-    hours = sum(
-        -(-max(n, 1) // per) * (end - start) / traffic.WEEK_HOURS * HOURS_PER_MONTH
-        for start, end, n in segments
+    hours = (
+        counts["initial"] * HOURS_PER_MONTH  # copies.initial all week: the initial point's
+        if profile is None
+        else dedicated_instance_hours(profile, per_instance(copy, inst))
     )
-    if profile is None:  # copies.initial all week: the initial point's instances
-        hours = counts["initial"] * HOURS_PER_MONTH
     return Baseline(name, inst.name, hourly, counts, costs | {"expected": hours * hourly})
+
+
+def dedicated_instance_hours(profile: traffic.Profile, per_instance: int) -> float:
+    """A month's instance-hours of a dedicated endpoint whose copies follow ``profile``,
+    ``per_instance`` of them on each instance, never fewer than one instance (the old way
+    does not scale to zero). Dedicated hosting here and the optimizer's dedicated option."""
+    return sum(
+        max(1, -(-n // per_instance)) * (end - start) / traffic.WEEK_HOURS * HOURS_PER_MONTH
+        for start, end, n in profile.segments
+    )

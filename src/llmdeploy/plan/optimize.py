@@ -51,6 +51,7 @@ from llmdeploy.plan.cost import (
     FIGURES,
     POINTS,
     EnvironmentPlan,
+    dedicated_instance_hours,
     expected_shared,
     hardware_runs,
     shape_devices,
@@ -240,14 +241,6 @@ def _copies_profile(m: ResolvedModel, profile: traffic.Profile) -> tuple[traffic
     return traffic.Profile(segments, profile.basis, profile.note), counts
 
 
-def _dedicated_monthly(profile: traffic.Profile, per_instance: int, hourly: float) -> float:
-    hours = sum(
-        max(1, -(-n // per_instance)) * (e - s) / traffic.WEEK_HOURS * HOURS_PER_MONTH
-        for s, e, n in profile.segments
-    )
-    return hours * hourly
-
-
 def candidates(
     env: ResolvedEnvironment,
     weekly: Mapping[str, traffic.Profile],
@@ -275,7 +268,7 @@ def candidates(
                 continue
             options.append(Option("pool", inst.name, demand, hourly))
             per = capacity.per_instance(demand, inst)
-            cost = _dedicated_monthly(profile, per, hourly)
+            cost = dedicated_instance_hours(profile, per) * hourly
             if best_dedicated is None or cost < (best_dedicated.monthly_usd or 0):
                 best_dedicated = Option("dedicated", inst.name, demand, hourly, cost)
         if not options:

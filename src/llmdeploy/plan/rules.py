@@ -16,7 +16,7 @@ from llmdeploy.catalog import engines, images, instances
 from llmdeploy.catalog.engines import MAX_ENV_VARS
 from llmdeploy.errors import Diagnostic
 from llmdeploy.plan import checks, leaks, memory, trust
-from llmdeploy.plan.cost import shared_fit
+from llmdeploy.plan.cost import shape_devices, shared_fit
 from llmdeploy.plan.resolve import (
     USABLE_MEMORY_FRACTION,
     ResolvedEnvironment,
@@ -758,7 +758,7 @@ def _kv_cache_fits(m: ResolvedModel, env: ResolvedEnvironment, _: list[str]):
         options.append(f"maxRollingBatchSize: {fit_batch} (at maxModelLen {lmi.max_model_len})")
     if fit_len >= 16:
         options.append(f"maxModelLen: {fit_len} (at this batch)")
-    need = memory.fewest_devices(weights_mib, kv_mib, inst, kv_heads=arch.kv_heads)
+    need = shape_devices(m, inst)
     if need is not None:
         options.append(
             f"{need} {inst.device_word} per copy (resources.accelerators and tensorParallelDegree)"
