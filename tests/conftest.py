@@ -78,6 +78,14 @@ class Specs:
     def check(self, *envs: str) -> Checked:
         return check([self.root / "models", self.root / "infra"], envs)
 
+    def findings(self, *envs: str) -> list[Diagnostic]:
+        """Everything the check says: the warnings of valid specs, or every diagnostic (errors
+        and warnings) of invalid ones."""
+        try:
+            return list(self.check(*envs).warnings)
+        except SpecError as exc:
+            return list(exc.diagnostics)
+
     def errors(self, *envs: str) -> list[Diagnostic]:
         with pytest.raises(SpecError) as info:
             self.check(*envs)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from conftest import base_environment, base_model, mutate
-from llmdeploy.errors import SpecError
 
 RULE_IDS = [
     "adapter-base-exists",
@@ -146,10 +145,7 @@ def _findings(specs, base_changes, adapter_changes):
         mutate(base_model(), **base_changes),
         mutate(adapter(), **adapter_changes),
     )
-    try:
-        return list(specs.check().warnings)
-    except SpecError as exc:
-        return list(exc.diagnostics)
+    return specs.findings()
 
 
 def test_an_adapter_of_the_base_model_is_valid(specs):

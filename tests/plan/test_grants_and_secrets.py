@@ -11,17 +11,12 @@ import pytest
 
 from conftest import base_environment, base_model, mutate
 from llmdeploy import grants, secrets
-from llmdeploy.errors import SpecError
 from llmdeploy.plan import trust
 
 
 def _findings(specs, env=None, model=None, rule=None):
     specs.standard(env or base_environment(), model or base_model())
-    try:
-        found = list(specs.check().warnings)
-    except SpecError as exc:
-        found = list(exc.diagnostics)
-    return [d for d in found if rule is None or d.rule == rule]
+    return [d for d in specs.findings() if rule is None or d.rule == rule]
 
 
 # --- S3 weights -------------------------------------------------------------------------------

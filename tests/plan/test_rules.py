@@ -502,10 +502,7 @@ def _findings(specs, env_changes, model_changes):
     for extra in env_changes.pop(EXTRA_ENVIRONMENTS, []):
         specs.write(f"infra/{extra['metadata']['name']}.yaml", extra)
     specs.standard(mutate(base_environment(), **env_changes), mutate(base_model(), **model_changes))
-    try:
-        return list(specs.check().warnings)
-    except SpecError as exc:
-        return list(exc.diagnostics)
+    return specs.findings()
 
 
 def test_the_base_portfolio_is_valid(specs):

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from conftest import base_environment, base_model, mutate
-from llmdeploy.errors import SpecError
 from llmdeploy.plan import rules
 
 OFFICE = {"cron": "0 8 ? * MON-FRI *", "timezone": "Europe/Berlin", "min": 2, "max": 2}
@@ -163,10 +162,7 @@ def _findings(specs, model_changes, env_changes=None):
     specs.standard(
         mutate(base_environment(), **(env_changes or {})), mutate(base_model(), **model_changes)
     )
-    try:
-        return list(specs.check().warnings)
-    except SpecError as exc:
-        return list(exc.diagnostics)
+    return specs.findings()
 
 
 def _schedule_findings(specs, model_changes, env_changes=None):
