@@ -54,6 +54,7 @@ from llmdeploy.plan.cost import (
     dedicated_instance_hours,
     expected_shared,
     hardware_runs,
+    profiles,
     shape_devices,
 )
 from llmdeploy.plan.resolve import ResolvedEnvironment, ResolvedModel, usable_mib_per_device
@@ -454,8 +455,6 @@ def optimize(
     """The cheapest layout of ``env``'s models (module docstring), over the priced instance
     types matching ``instance_types`` (all where empty)."""
     started = time.perf_counter()
-    from llmdeploy.plan.cost import profiles
-
     weekly = profiles(env)
     cands, kept = candidates(env, weekly, instance_types)
     by_name = {c.model: c for c in cands}
