@@ -160,6 +160,36 @@ def test_the_fingerprint_moves_with_the_bases_endpoint(specs):
     assert "llmdeploy-prod-model-a-lora" in changed
 
 
+def test_the_bases_fingerprint_moves_with_its_adapters_weights(specs, tmp_path):
+    """The base's role may read exactly its adapters' weights: a second adapter, or an
+    adapter's new weights, changes the base's template, so its fingerprint must move and a
+    warm synth must equal a cold one."""
+    from llmdeploy.synth.cache import SynthCache
+
+    resolved = _portfolio(specs)
+    cache = SynthCache(tmp_path / "cache")
+    synthesize(resolved, tmp_path / "before", cache=cache)
+    before = fingerprints(resolved, plan_stacks(resolved, ()), "tools")
+    base = "llmdeploy-prod-model-m1"
+    for change in ("new weights", "second adapter"):
+        if change == "new weights":
+            moved = adapter("a-lora", "m1")
+            moved["spec"]["source"]["s3Uri"] = "s3://bucket/a-lora/2/adapter.tar.gz"
+            specs.write("models/a-lora.yaml", moved)
+        else:
+            specs.write("models/b-lora.yaml", adapter("b-lora", "m1"))
+        (again,) = specs.check().environments
+        after = fingerprints(again, plan_stacks(again, ()), "tools")
+        assert after[base] != before[base], change
+        warm = synthesize(again, tmp_path / change / "warm", cache=cache)
+        assert not next(s for s in warm if s.name == base).cached, change
+        synthesize(again, tmp_path / change / "cold")
+        for name in (f"{base}.template.json",):
+            cold = (tmp_path / change / "cold" / name).read_bytes()
+            assert (tmp_path / change / "warm" / name).read_bytes() == cold, change
+        before = after
+
+
 # --- the construct on its own ------------------------------------------------------------------
 
 

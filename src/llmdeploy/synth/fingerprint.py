@@ -13,8 +13,8 @@ missing input would serve a stale template silently while an extra one only cost
   stacks without the other endpoints), and what it is built from: the endpoint; the resolved
   model (the whole spec with every environment's overrides, its endpoint, image, container
   environment, engine and instance type; an adapter's also its base's name and the endpoint
-  the base runs on); for the dashboards, every endpoint and every model's name, endpoint and
-  kind.
+  the base runs on; a base's also its adapters, whose weights its role may read); for the
+  dashboards, every endpoint and every model's name, endpoint and kind.
 """
 
 from __future__ import annotations
@@ -174,7 +174,10 @@ def fingerprints(
         if p.kind == "endpoint":
             inputs |= common | {"endpoint": _dump(endpoints[p.subject])}
         elif p.kind in ("model", "dedicated"):
-            inputs |= common | {"model": _model(models[p.subject])}
+            m = models[p.subject]
+            # A base's role may read exactly its adapters' weights: each adapter is an input.
+            adapters = [_model(models[a]) if a in models else a for a in m.adapters]
+            inputs |= common | {"model": _model(m), "adapters": adapters}
         elif p.kind == "adapter":
             # Its template names the base's component and the base's endpoint, which the
             # base's spec decides: both are inputs.
