@@ -6,9 +6,10 @@ missing input would serve a stale template silently while an extra one only cost
 
 - The toolchain: every file of the llmdeploy package (its version string, 0.1.0, does not move
   with code edits, so any edit to any module or to the catalog data rebuilds everything), the
-  versions and jsii bundles of aws-cdk-lib, constructs, jsii and cdk-nag, Python's and Node's
-  versions, the app's CDK context, the environment variables CDK and jsii read, and whether
-  cdk-nag runs.
+  versions and jsii bundles of aws-cdk-lib, constructs, jsii and cdk-nag and of everything they
+  require (aws-cdk-lib loads the bundles of aws-cdk.cloud-assembly-schema, which writes
+  manifest.json, and of its asset packages), Python's and Node's versions, the app's CDK
+  context, the environment variables CDK and jsii read, and whether cdk-nag runs.
 - The stack: its name, kind and dependencies, the environment's spec (for endpoint and model
   stacks without the other endpoints), and what it is built from: the endpoint; the resolved
   model (the whole spec with every environment's overrides, its endpoint, image, container
@@ -23,6 +24,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,7 +49,10 @@ APP_CONTEXT: dict[str, Any] = {
     "aws:cdk:disable-stack-trace": True,
 }
 
-_PACKAGES = ("aws-cdk-lib", "constructs", "jsii", "cdk-nag", "publication", "typeguard")
+# Where the JavaScript that writes an assembly comes from; `toolchain_packages` adds what they
+# require, whose bundles the jsii runtime loads with them.
+_ROOT_PACKAGES = ("aws-cdk-lib", "constructs", "jsii", "cdk-nag")
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _ENV_PREFIXES = ("CDK_", "JSII_", "NODE_")
 _ENV_NAMES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
@@ -70,6 +75,34 @@ def source_digest() -> str:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+@lru_cache(maxsize=1)
+def toolchain_packages() -> tuple[str, ...]:
+    """The root packages and every distribution they require, transitively (extras aside), by
+    normalized name: aws-cdk-lib pins aws-cdk.cloud-assembly-schema only to a major version,
+    so a reinstall can change the code that writes manifest.json and nothing else."""
+    seen: set[str] = set()
+    todo = list(_ROOT_PACKAGES)
+    while todo:
+        name = _normalized(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            _, _, marker = requirement.partition(";")
+            match = _REQUIREMENT_NAME.match(requirement)
+            if match and "extra" not in marker:
+                todo.append(match.group(1))
+    return tuple(sorted(seen))
 
 
 def _package(name: str) -> dict[str, Any]:
@@ -107,7 +140,7 @@ def toolchain(*, nag: bool) -> str:
         {
             "format": FORMAT,
             "llmdeploy": source_digest(),
-            "packages": [_package(p) for p in _PACKAGES],
+            "packages": [_package(p) for p in toolchain_packages()],
             "python": sys.version,
             "node": _node(),
             "context": APP_CONTEXT,
