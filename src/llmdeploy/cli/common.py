@@ -57,6 +57,10 @@ def boundary(fn: F) -> F:
                 print(json.dumps({"error": str(exc)}, ensure_ascii=False))
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
+        finally:
+            workers = sys.modules.get("llmdeploy.synth.workers")
+            if workers is not None:  # a synth worker started for a synthesis that never came
+                workers.stop_prestarted()
 
     return wrapper  # type: ignore[return-value]
 
@@ -134,10 +138,16 @@ JobsOption = Annotated[
 
 
 def synth_settings(no_cache: bool, jobs: int | None) -> Any:
-    """What --no-cache and --jobs ask of synthesis (an `llmdeploy.synth.assembly.SynthSettings`)."""
+    """What --no-cache and --jobs ask of synthesis (an `llmdeploy.synth.assembly.SynthSettings`),
+    with a worker process started now (`synth.workers.Prestarted`) where --jobs allows a
+    second process: it readies CDK while the command checks the specs. Call it before the
+    checks; `boundary` stops the worker if synthesis never takes it."""
+    from llmdeploy.synth import workers  # a light import: the worker starts before the rest
+
+    warm = workers.prestart(jobs)
     from llmdeploy.synth.assembly import SynthSettings
 
-    return SynthSettings(cache=not no_cache, jobs=jobs)
+    return SynthSettings(cache=not no_cache, jobs=jobs, warm=warm)
 
 
 def spec_paths(paths: list[Path] | None, specs: list[Path] | None = None) -> list[Path]:

@@ -54,10 +54,10 @@ def synth(
 
     # First: a wrong --out-dir is found without waiting for the checks.
     check_output_dir(out_dir, only_assembly=True)
+    settings = synth_settings(no_cache, jobs)  # before the checks: it starts a worker
     checked = checked_or_exit(specs, [env], output)
 
     (resolved,) = checked.environments
-    settings = synth_settings(no_cache, jobs)
     with progress_for(output, f"synth {env}") as progress:
         summaries = synthesize(
             resolved,
@@ -67,6 +67,7 @@ def synth(
             progress=progress,
             cache=settings.store(),
             jobs=settings.job_count(),
+            warm=settings.warm,
         )
     removed = remove_stale(out_dir, summaries)
     if output is OutputFormat.json:

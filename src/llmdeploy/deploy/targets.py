@@ -54,6 +54,7 @@ def build_targets(
             progress=progress,
             cache=settings.store(),
             jobs=settings.job_count(),
+            warm=settings.warm,
         )
     }
     spec = env.doc.spec

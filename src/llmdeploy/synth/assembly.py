@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -46,17 +46,19 @@ _STACK_FILES = (".template.json", ".metadata.json", ".assets.json")
 @dataclass(frozen=True)
 class SynthSettings:
     """How a command synthesizes: through the synth cache (`synth.cache`) or not, and in how
-    many worker processes (None: the CPU count)."""
+    many worker processes (None: the CPU count), with a worker started ahead (`warm`,
+    `workers.Prestarted`) or not."""
 
     cache: bool = False
     jobs: int | None = 1
     cache_root: Path = DEFAULT_ROOT
+    warm: workers.Prestarted | None = field(default=None, compare=False)
 
     def store(self) -> SynthCache | None:
         return SynthCache(self.cache_root) if self.cache else None
 
     def job_count(self) -> int:
-        return self.jobs if self.jobs is not None else (os.cpu_count() or 1)
+        return workers.job_count(self.jobs)
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,16 @@ def synthesize(
     progress: Progress | None = None,
     cache: SynthCache | None = None,
     jobs: int = 1,
+    warm: workers.Prestarted | None = None,
 ) -> list[StackSummary]:
     """Synthesize the environment's stacks (or the named models and their endpoints) into
     ``outdir``; with ``nag`` also run cdk-nag's AwsSolutions pack (findings fail synth).
 
     With a ``cache``, a stack whose fingerprint (`synth.fingerprint`) is stored is not built
     again; with ``jobs`` above 1, the stacks to build are split over that many worker
-    processes (fewer for few stacks: `workers.worker_count`). Either way the assembly written
+    processes (fewer for few stacks: `workers.worker_count`); a ``warm`` worker, started
+    while the specs were checked, builds the first part (then or never: it is stopped
+    before this returns). Either way the assembly written
     is the one a single app writes: the same bytes, its per-stack metadata aside, whose
     construct traces name the jsii runtime's temporary folder (`synth.pieces`). Where the
     parts cannot be put together faithfully, one app builds everything.
@@ -136,16 +141,19 @@ def synthesize(
                 cache,
                 prints,
                 tools,
+                warm,
             )
         except Unmergeable:
             # Never a doubtful assembly: one app builds everything, as without a cache.
             progress.phase("building every stack in one app")
             folder = work / "all"
             folder.mkdir()
-            _built(env, split(planned, planned, 1), folder, outdir, nag, progress)
+            _built(env, split(planned, planned, 1), folder, outdir, nag, progress, warm)
             _move(folder / "w0", outdir)
             stored, written = {}, None
     finally:
+        if warm is not None:
+            warm.stop()
         shutil.rmtree(work, ignore_errors=True)
     if cache is not None:
         cache.finish()
@@ -177,11 +185,12 @@ def _assemble(
     cache: SynthCache | None,
     prints: dict[str, str],
     tools: str,
+    warm: workers.Prestarted | None,
 ) -> dict[str, bytes]:
     """Build what is not stored, then write the assembly to ``outdir``: the templates by
     stack name. Raises `Unmergeable` where the parts cannot be put together."""
     parts = split(planned, to_build, worker_count(jobs, len(to_build))) if to_build else []
-    built = _built(env, parts, work, outdir, nag, progress)
+    built = _built(env, parts, work, outdir, nag, progress, warm)
     fresh: dict[str, StackPiece] = {}
     for folder, taken in built:
         try:
@@ -218,20 +227,23 @@ def _built(
     outdir: Path,
     nag: bool,
     progress: Progress,
+    warm: workers.Prestarted | None = None,
 ) -> list[tuple[Path, list[str]]]:
-    """Each part built by CDK into ``work``/w<i>: in this process for one part, in worker
-    processes for more. A failure moves what CDK wrote (cdk-nag's report) to ``outdir``."""
+    """Each part built by CDK into ``work``/w<i>: one part in the ``warm`` worker if it is
+    free, else in this process; more parts in worker processes. A failure moves what CDK
+    wrote (cdk-nag's report) to ``outdir``."""
     if not parts:
         return []
     try:
-        if len(parts) == 1:
+        if len(parts) == 1 and (warm is None or not warm.free()):
             folder = work / "w0"
             folder.mkdir()
             cdk_synth(env, parts[0][0], folder, nag=nag, shown_outdir=outdir, progress=progress)
             return [(folder, parts[0][1])]
         total = sum(len(taken) for _, taken in parts)
-        progress.phase(f"building and synthesizing {total} stacks in {len(parts)} processes")
-        return workers.build(env, parts, work, nag=nag, shown_outdir=outdir)
+        where = f"{len(parts)} processes" if len(parts) > 1 else "a worker process"
+        progress.phase(f"building and synthesizing {total} stacks in {where}")
+        return workers.build(env, parts, work, nag=nag, shown_outdir=outdir, warm=warm)
     except LlmdeployError:
         for report in sorted(work.glob("w*/validation-report.json"))[:1]:
             os.replace(report, outdir / report.name)

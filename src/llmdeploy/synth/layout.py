@@ -81,3 +81,19 @@ def plan_stacks(env: ResolvedEnvironment, models: Sequence[str] = ()) -> list[Pl
         # the next full deploy (or diff) brings the dashboards up to date.
         out.append(PlannedStack(names.dashboards_stack(), "dashboards", env.name))
     return out
+
+
+def built_from(env: ResolvedEnvironment, stacks: Sequence[PlannedStack]) -> ResolvedEnvironment:
+    """The part of ``env`` that ``stacks`` are built from (what a synth worker is sent): the
+    environment file and the models of the stacks, with each adapter's base and each base's
+    adapters, since a base's stack grants its role read on its adapters' weights and an
+    adapter's stack names its base. Dashboards, or a kind this does not know, read every
+    model: then the whole environment. Linking the part's adapters again gives each model
+    what it has in ``env`` (tests/synth/test_cache.py compares the bytes)."""
+    if any(p.kind not in ("endpoint", "model", "dedicated", "adapter") for p in stacks):
+        return env
+    by_name = {m.name: m for m in env.models}
+    names = {p.subject for p in stacks if p.kind != "endpoint"}
+    names |= {by_name[n].base.name for n in names if by_name[n].base is not None}
+    names |= {a for n in names for a in by_name[n].adapters}
+    return ResolvedEnvironment(env.doc, tuple(m for m in env.models if m.name in names))

@@ -6,6 +6,11 @@ A model stack depends on its endpoint's stack, and CDK records that only when bo
 the app: a worker that builds a model without its endpoint builds the endpoint too (a
 "helper", whose pieces are not taken from it). Stacks are split by endpoint, so that few
 helpers are needed.
+
+A command that will synthesize may start one worker before it knows what to build
+(`Prestarted`): while the command loads and checks the specs, that worker imports CDK and
+starts its jsii runtime (1-2 s), so that a stack or two changed among hundreds waits for
+neither. Unused, it is stopped.
 """
 
 from __future__ import annotations
@@ -13,20 +18,30 @@ from __future__ import annotations
 import copyreg
 import io
 import multiprocessing
+import os
 import pickle
 import types
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmdeploy.errors import LlmdeployError
-from llmdeploy.plan.resolve import ResolvedEnvironment
-from llmdeploy.synth.layout import PlannedStack
+
+if TYPE_CHECKING:  # importing llmdeploy.plan takes about 0.4 s: `prestart` comes first
+    from llmdeploy.plan.resolve import ResolvedEnvironment
+    from llmdeploy.synth.layout import PlannedStack
 
 # A worker costs a jsii start (2–4 s of one core) and its own copy of the specs; CDK spends
 # about 40 ms a stack. Fewer stacks than this per worker are built in fewer workers.
 MIN_STACKS_PER_WORKER = 25
+
+
+def job_count(jobs: int | None) -> int:
+    """What --jobs asks for; None: the CPU count."""
+    return jobs if jobs is not None else (os.cpu_count() or 1)
 
 
 def worker_count(jobs: int, stacks: int) -> int:
@@ -71,25 +86,133 @@ def build(
     *,
     nag: bool,
     shown_outdir: Path,
+    warm: Prestarted | None = None,
 ) -> list[tuple[Path, list[str]]]:
     """Each part built and synthesized in a worker process of its own, into
-    ``folder``/w<i>: (that folder, the stacks to take from it), in the parts' order."""
-    payload = _pickle(env)
+    ``folder``/w<i>: (that folder, the stacks to take from it), in the parts' order. With a
+    ``warm`` worker that is still free, it builds the first part."""
+    from llmdeploy.synth.layout import built_from
+
     outdirs = [folder / f"w{i}" for i in range(len(parts))]
-    context = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads
-    try:
-        with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
-            futures = [
-                pool.submit(_work, payload, stacks, outdir, nag, shown_outdir)
-                for (stacks, _), outdir in zip(parts, outdirs, strict=True)
-            ]
-            for future in futures:
-                future.result()
-    except BrokenProcessPool as exc:
-        raise LlmdeployError(
-            f"a synth worker process died ({exc}); try again with --jobs 1"
-        ) from None
+    # Each worker gets only what its stacks are built from: pickling 1,000 models and
+    # reading them back cost a one-stack rebuild about 0.7 s.
+    jobs = [
+        (_pickle(built_from(env, stacks)), stacks, outdir, nag, shown_outdir)
+        for (stacks, _), outdir in zip(parts, outdirs, strict=True)
+    ]
+    if warm is not None and warm.take():
+        warm.send(*jobs[0])
+        jobs = jobs[1:]
+    else:
+        warm = None
+    if jobs:
+        context = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads
+        try:
+            with ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
+                futures = [pool.submit(_work, *job) for job in jobs]
+                for future in futures:
+                    future.result()
+        except BrokenProcessPool as exc:
+            raise LlmdeployError(
+                f"a synth worker process died ({exc}); try again with --jobs 1"
+            ) from None
+    if warm is not None:
+        warm.result()
     return [(outdir, taken) for outdir, (_, taken) in zip(outdirs, parts, strict=True)]
+
+
+class Prestarted:
+    """One worker process started ahead of need, readying CDK (`_serve`); it builds one part
+    (`build`, `take`), or is stopped unused (`stop`). A daemon: it never outlives the
+    command."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child,), daemon=True, name="llmdeploy-synth-worker"
+        )
+        self._process.start()
+        child.close()
+        self._taken = False
+        _STARTED.append(self)
+
+    def free(self) -> bool:
+        """Not claimed, not stopped, and alive."""
+        return not self._taken and self._process.is_alive()
+
+    def take(self) -> bool:
+        """Claim the worker for one part; False when it is not `free`."""
+        if not self.free():
+            return False
+        self._taken = True
+        return True
+
+    def send(self, *job: object) -> None:
+        self._conn.send(job)
+
+    def result(self) -> None:
+        """Wait for the part; its failure raised here as the pool's would be."""
+        try:
+            error = self._conn.recv()
+        except (EOFError, OSError):
+            error = LlmdeployError(
+                f"a synth worker process died (exit code {self._process.exitcode}); try again "
+                "with --jobs 1"
+            )
+        finally:
+            self.stop()
+        if error is not None:
+            raise error
+
+    def stop(self) -> None:
+        self._taken = True
+        if self._process.is_alive():
+            self._process.terminate()  # its Node.js ends with it (jsii's pipe closes)
+        self._process.join(timeout=10)
+        self._conn.close()
+        if self in _STARTED:
+            _STARTED.remove(self)
+
+
+_STARTED: list[Prestarted] = []
+
+
+def prestart(jobs: int | None) -> Prestarted | None:
+    """A `Prestarted` worker when a second process may run (`job_count` above 1 and more
+    than one CPU); None otherwise: on one core it would only slow the checks it overlaps."""
+    if job_count(jobs) < 2 or (os.cpu_count() or 1) < 2:
+        return None
+    return Prestarted()
+
+
+def stop_prestarted() -> None:
+    """Stop every prestarted worker still running (the commands' boundary calls this)."""
+    for warm in list(_STARTED):
+        warm.stop()
+
+
+def _serve(conn: Connection) -> None:
+    """The prestarted worker: import CDK and llmdeploy's stacks (starting the jsii runtime),
+    then build the one part it is sent and answer None, or the error."""
+    try:
+        import llmdeploy  # noqa: F401  (first: it quiets jsii's banner)
+        from llmdeploy.synth import assembly, stacks  # noqa: F401  (stacks starts jsii)
+    except Exception:
+        pass  # the part's own import raises it again, with its message
+    try:
+        job = conn.recv()
+    except (EOFError, OSError):  # stopped unused
+        return
+    try:
+        _work(*job)
+    except LlmdeployError as exc:
+        conn.send(exc)
+        return
+    except BaseException as exc:  # anything else, as text: it may not pickle
+        conn.send(LlmdeployError(f"CDK failed in a synth worker: {type(exc).__name__}: {exc}"))
+        return
+    conn.send(None)
 
 
 def _pickle(value: object) -> bytes:
@@ -113,23 +236,8 @@ def _work(payload: bytes, stacks: list[PlannedStack], outdir: Path, nag: bool, s
 
     env = pickle.loads(payload)
     outdir.mkdir(parents=True)
-    import os
-    import sys
-    import time
-
-    class P:
-        t0 = time.perf_counter()
-
-        def phase(self, text):
-            print(
-                f"worker {os.getpid()} {time.perf_counter() - self.t0:6.2f} {text}",
-                file=sys.stderr,
-                flush=True,
-            )
-
     try:
-        cdk_synth(env, stacks, outdir, nag=nag, shown_outdir=shown, progress=P())
-        P().phase("done")
+        cdk_synth(env, stacks, outdir, nag=nag, shown_outdir=shown)
     except LlmdeployError:
         raise
     except Exception as exc:  # a jsii error may not pickle: its text does

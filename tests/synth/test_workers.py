@@ -1,0 +1,159 @@
+"""The synth worker started ahead of need (`workers.Prestarted`): it builds the first part
+with the bytes one app writes, is stopped when nothing needs it (after synthesis, on spec
+errors, when it has died), and its failures are errors, not tracebacks. Also what a worker
+is sent (`layout.built_from`) and the assembly written without touching unchanged files."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from test_adapters import adapter
+from test_cache import assert_same_assembly
+from typer.testing import CliRunner
+
+from conftest import base_environment, base_model, mutate
+from llmdeploy.cli.main import app
+from llmdeploy.errors import LlmdeployError
+from llmdeploy.synth import workers
+from llmdeploy.synth.assembly import synthesize
+from llmdeploy.synth.cache import SynthCache
+from llmdeploy.synth.layout import built_from, plan_stacks
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def portfolio(specs):
+    """Two models on one endpoint, a third on another; m1 is the base of two adapters."""
+    env = base_environment()
+    env["spec"]["endpoints"].append(
+        {
+            "name": "pool2",
+            "instanceType": "ml.g6e.12xlarge",
+            "instances": {"min": 0, "initial": 1, "max": 2},
+        }
+    )
+    models = [base_model("m1"), base_model("m2"), mutate(base_model("m3"), spec__endpoint="pool2")]
+    return specs.standard(env, *models, adapter("a-lora", "m1"), adapter("b-lora", "m1"))
+
+
+def _env(specs):
+    (resolved,) = specs.check().environments
+    return resolved
+
+
+def test_a_worker_is_sent_what_its_stacks_are_built_from(portfolio):
+    env = _env(portfolio)
+    planned = {p.subject: p for p in plan_stacks(env)}
+    models = {m.name: m for m in env.models}
+
+    def sent(*subjects: str) -> dict:
+        part = built_from(env, [planned[s] for s in subjects])
+        return {m.name: m for m in part.models}
+
+    # A base with all its adapters; an adapter with its base (and the base's other adapter).
+    assert sorted(sent("m1")) == ["a-lora", "b-lora", "m1"]
+    assert sorted(sent("a-lora")) == ["a-lora", "b-lora", "m1"]
+    assert sorted(sent("m3", "pool2")) == ["m3"]
+    assert sent("pool") == {}
+    # Linked again in the part, each model is what it is in the whole environment.
+    for name, model in sent("m1").items():
+        assert model == models[name]
+    assert sent("m1")["m1"].adapters == ("a-lora", "b-lora")
+    # The dashboards read every model.
+    assert built_from(env, [planned["prod"]]) is env
+
+
+def test_the_prestarted_worker_builds_the_change_as_one_app_would(portfolio, tmp_path):
+    cache = SynthCache(tmp_path / "cache")
+    synthesize(_env(portfolio), tmp_path / "out", cache=cache)
+    portfolio.write("models/m2.yaml", mutate(base_model("m2"), spec__lmi__maxRollingBatchSize=64))
+    env = _env(portfolio)
+    warm = workers.Prestarted()
+    out = synthesize(env, tmp_path / "out", cache=cache, jobs=2, warm=warm)
+    assert {s.name for s in out if not s.cached} == {"llmdeploy-prod-model-m2"}
+    assert not warm.free()  # used once, then stopped
+    assert not warm._process.is_alive()
+    synthesize(env, tmp_path / "cold")
+    assert_same_assembly(tmp_path / "cold", tmp_path / "out")
+
+
+def test_a_prestarted_worker_builds_a_part_beside_the_pool(portfolio, tmp_path, monkeypatch):
+    monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
+    env = _env(portfolio)
+    synthesize(env, tmp_path / "one", jobs=1)
+    warm = workers.Prestarted()
+    synthesize(env, tmp_path / "two", jobs=2, warm=warm)
+    assert not warm._process.is_alive()
+    assert_same_assembly(tmp_path / "one", tmp_path / "two")
+
+
+def test_an_unneeded_worker_is_stopped(portfolio, tmp_path):
+    cache = SynthCache(tmp_path / "cache")
+    env = _env(portfolio)
+    synthesize(env, tmp_path / "out", cache=cache)
+    warm = workers.Prestarted()
+    out = synthesize(env, tmp_path / "out", cache=cache, jobs=2, warm=warm)
+    assert all(s.cached for s in out)  # nothing to build: the worker was never sent a part
+    assert not warm._process.is_alive()
+    assert warm not in workers._STARTED
+
+
+def test_a_dead_worker_is_passed_over(portfolio, tmp_path):
+    warm = workers.Prestarted()
+    warm._process.kill()
+    warm._process.join()
+    assert not warm.take()
+    out = synthesize(_env(portfolio), tmp_path / "out", jobs=2, warm=warm)
+    assert all(not s.cached for s in out) and len(out) == 8  # built in this process instead
+
+
+def test_a_failure_in_the_worker_is_an_error_naming_it(tmp_path):
+    warm = workers.Prestarted()
+    assert warm.take()
+    warm.send(b"not a pickle", [], tmp_path / "w0", False, tmp_path)
+    with pytest.raises(LlmdeployError, match="CDK failed in a synth worker: UnpicklingError"):
+        warm.result()
+    assert not warm._process.is_alive()
+
+
+def test_commands_stop_their_worker_on_spec_errors(portfolio, monkeypatch):
+    monkeypatch.chdir(portfolio.root)
+    portfolio.write("models/m2.yaml", mutate(base_model("m2"), spec__copies__min=9))
+    started = []
+    real = workers.Prestarted.__init__
+
+    def spy(self):
+        real(self)
+        started.append(self)
+
+    monkeypatch.setattr(workers.Prestarted, "__init__", spy)
+    result = runner.invoke(app, ["synth", "--env", "prod", "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    if (os.cpu_count() or 1) > 1:
+        assert len(started) == 1
+    assert all(not w._process.is_alive() for w in started)
+    assert workers._STARTED == []
+    # --jobs 1 asks for one process: no worker at all.
+    started.clear()
+    runner.invoke(app, ["synth", "--env", "prod", "--jobs", "1"])
+    assert started == []
+
+
+def test_a_warm_synth_rewrites_only_the_files_that_changed(portfolio, tmp_path):
+    cache = SynthCache(tmp_path / "cache")
+    out = tmp_path / "out"
+    synthesize(_env(portfolio), out, cache=cache)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    time.sleep(0.01)
+    portfolio.write("models/m2.yaml", mutate(base_model("m2"), spec__lmi__maxRollingBatchSize=64))
+    synthesize(_env(portfolio), out, cache=cache)
+    after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    touched = {name for name in after if after[name] != before.get(name)}
+    assert "llmdeploy-prod-model-m2.template.json" in touched
+    assert "llmdeploy-prod-model-m1.template.json" not in touched
+    assert "llmdeploy-prod-endpoint-pool.template.json" not in touched
+    synthesize(_env(portfolio), tmp_path / "cold")
+    assert_same_assembly(tmp_path / "cold", out)
