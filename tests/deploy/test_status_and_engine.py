@@ -630,3 +630,27 @@ def test_updates_of_models_on_one_endpoint_run_one_at_a_time(tmp_path):
     results = engine.deploy(targets)
     assert {r.outcome for r in results} == {"deployed"}
     assert cfn.most == {"a": 1, "b": 1}
+
+
+class _Lines:
+    def __init__(self):
+        self.events: list[tuple[str, str]] = []
+
+    def event(self, stack: str, text: str) -> None:
+        self.events.append((stack, text))
+
+
+@pytest.mark.parametrize(("total", "reports"), [(3, 3), (20, 20), (1011, 21)])
+def test_progress_is_reported_in_steps_not_per_stack(tmp_path, total, reports):
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine, _ = _engine(FakeCfn("UPDATE_COMPLETE"), tmp_path)
+    engine.reporter = lines = _Lines()
+    tick = engine._counter(total, "compared")
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(tick, range(total))) == list(range(total))  # passes values on
+    texts = [text for _, text in lines.events]
+    assert len(texts) == reports
+    assert texts[-1] == f"{total}/{total} stacks compared"  # the end is always reported
+    done = [int(t.split("/")[0]) for t in texts]
+    assert done == sorted(done)  # in order, though stacks finish on several threads

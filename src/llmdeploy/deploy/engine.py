@@ -32,6 +32,8 @@ from llmdeploy.errors import LlmdeployError
 Confirm = Callable[[str], bool]
 # From this many stacks on, diff and deploy list every stack with one paginated DescribeStacks.
 BULK_DESCRIBE = 20
+# Progress reports of a diff or deploy over many stacks, at most (`Engine._counter`).
+PROGRESS_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -101,16 +103,19 @@ class Engine:
         return live.get(stack) if live is not None else actions.stack_info(self.cfn, stack)
 
     def _counter(self, total: int, verb: str) -> Callable[[Any], Any]:
-        """A pass-through that reports "n/total stacks <verb>" as each stack finishes: the
-        overall progress next to each stack's own events."""
+        """A pass-through that reports "n/total stacks <verb>" as stacks finish: the overall
+        progress next to each stack's own events. At most PROGRESS_STEPS reports and the
+        last: a line per stack was 1,000 lines of a CI log for a diff of 1,000 stacks."""
         done = [0]
         lock = threading.Lock()
+        step = max(1, total // PROGRESS_STEPS)
 
         def tick(value: Any) -> Any:
             with lock:
                 done[0] += 1
                 n = done[0]
-            self.reporter.event("progress", f"{n}/{total} stacks {verb}")
+                if n % step == 0 or n == total:
+                    self.reporter.event("progress", f"{n}/{total} stacks {verb}")
             return value
 
         return tick
