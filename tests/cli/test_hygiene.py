@@ -110,7 +110,12 @@ def test_synth_reports_progress_as_plain_lines_when_not_a_terminal(portfolio, tm
     )
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert any(line.startswith("synth dev: synthesizing 2 stacks (") for line in lines), lines
+    # In this process ("synthesizing 2 stacks") or in the worker started ahead ("building
+    # and synthesizing 2 stacks in a worker process"), with the time since the start.
+    assert any(
+        line.startswith("synth dev: ") and "synthesizing 2 stacks" in line and line.endswith("s)")
+        for line in lines
+    ), lines
     assert "\x1b[" not in result.stderr
 
 
@@ -143,7 +148,7 @@ def test_plan_never_cuts_the_longest_model_name(tmp_path, monkeypatch):
 def test_diff_reports_synthesis_and_comparison_progress_on_stderr(aws, portfolio):
     result = runner.invoke(app, ["diff", "--env", "dev", "text-evaluation"])
     assert result.exit_code == 0, result.output
-    assert "synth: building stacks" in result.stderr
+    assert "synth: " in result.stderr and "synthesizing 2 stacks" in result.stderr
     assert "progress: 2/2 stacks compared" in result.stderr  # the model and its endpoint
     assert "progress:" not in result.stdout  # stdout is the report
 
