@@ -201,21 +201,26 @@ def test_synth_refuses_a_folder_it_may_not_write(work):
     assert not (readonly / "out").exists()
 
 
-def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failure_inside_cdk_is_one_line_and_leaves_no_node_process(work, jobs):
     # CDK itself refuses a stack name llmdeploy's rules would never let through: with the
     # name forced, that failure comes from inside jsii (a RuntimeError with CDK's message).
+    # A script, not `python -c`: a synth worker (--jobs 2 starts one) runs it again as its
+    # main module, so that the worker's CDK fails the same way.
     marker = uuid.uuid4().hex
-    code = (
-        "import sys\n"
+    script = work / "forced_name.py"
+    script.write_text(
         "from llmdeploy.plan.names import Names\n"
         "Names.model_stack = lambda self, model: 'not a stack name!'\n"
-        "from llmdeploy.cli.main import app\n"
-        "app(['synth', '--env', 'dev', '--no-cache', '--out-dir', 'out', 'text-evaluation'])\n"
+        "if __name__ == '__main__':\n"
+        "    from llmdeploy.cli.main import app\n"
+        f"    app(['synth', '--env', 'dev', '--no-cache', '--out-dir', 'out', '--jobs', '{jobs}',"
+        " 'text-evaluation'])\n"
     )
     env = {**os.environ, "NO_COLOR": "1", "LLMDEPLOY_TEST_MARKER": marker}
     env.pop("LLMDEPLOY_DEBUG", None)
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, str(script)],
         cwd=work,
         capture_output=True,
         text=True,
