@@ -6,6 +6,7 @@ is sent (`layout.built_from`) and the assembly written without touching unchange
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -130,6 +131,8 @@ def test_commands_stop_their_worker_on_spec_errors(portfolio, monkeypatch):
         started.append(self)
 
     monkeypatch.setattr(workers.Prestarted, "__init__", spy)
+    # As in a command's own process: CDK not imported yet (this test process has it).
+    monkeypatch.delitem(sys.modules, "aws_cdk")
     result = runner.invoke(app, ["synth", "--env", "prod", "--jobs", "2"])
     assert result.exit_code == 1, result.output
     if (os.cpu_count() or 1) > 1:
@@ -140,6 +143,21 @@ def test_commands_stop_their_worker_on_spec_errors(portfolio, monkeypatch):
     started.clear()
     runner.invoke(app, ["synth", "--env", "prod", "--jobs", "1"])
     assert started == []
+
+
+def test_no_worker_ahead_where_it_cannot_help(monkeypatch):
+    import aws_cdk  # noqa: F401  CDK already runs in this process: it builds a few stacks sooner
+
+    assert workers.prestart(4) is None
+    monkeypatch.delitem(sys.modules, "aws_cdk")
+    assert workers.prestart(1) is None  # --jobs 1: one process
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert workers.prestart(None) is None and workers.prestart(4) is None  # one core
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    warm = workers.prestart(None)
+    assert warm is not None
+    warm.stop()
+    assert not warm._process.is_alive()
 
 
 def test_a_warm_synth_rewrites_only_the_files_that_changed(portfolio, tmp_path):

@@ -20,6 +20,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import sys
 import types
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -180,8 +181,11 @@ _STARTED: list[Prestarted] = []
 
 def prestart(jobs: int | None) -> Prestarted | None:
     """A `Prestarted` worker when a second process may run (`job_count` above 1 and more
-    than one CPU); None otherwise: on one core it would only slow the checks it overlaps."""
-    if job_count(jobs) < 2 or (os.cpu_count() or 1) < 2:
+    than one CPU) and CDK does not run in this process yet; None otherwise: on one core it
+    would only slow the checks it overlaps, and a process whose jsii runtime is up (a
+    program calling llmdeploy as a library, again and again) builds a few stacks sooner
+    itself than a new worker starts."""
+    if job_count(jobs) < 2 or (os.cpu_count() or 1) < 2 or "aws_cdk" in sys.modules:
         return None
     return Prestarted()
 
