@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import boto3
+import yaml
 from typer.testing import CliRunner
 
 from llmdeploy.cli.main import app
@@ -93,3 +94,5 @@ def test_a_record_holds_only_its_own_environments_spec(aws, portfolio):
     (record,) = [json.loads(p.read_text()) for p in records if "text-evaluation" in p.parent.name]
     assert "environments" not in record["spec"]["spec"]
     assert "prod" not in record["spec_text"]
+    # The record's text is this environment's resolved spec, as YAML (made when recorded).
+    assert yaml.safe_load(record["spec_text"]) == record["spec"]

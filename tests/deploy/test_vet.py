@@ -36,7 +36,7 @@ def legit(tmp_path_factory):
         who="me",
         template=target.template,
         spec=target.spec,
-        spec_text=target.spec_text,
+        spec_text=target.recorded_text,
         model="flow-generation",
         version=3,
     )

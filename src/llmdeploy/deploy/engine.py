@@ -450,7 +450,7 @@ class Engine:
             who=self.who,
             template=t.template,
             spec=record.spec if record else t.spec,
-            spec_text=record.spec_text if record else t.spec_text,
+            spec_text=record.spec_text if record else t.recorded_text,
             model=t.model,
             version=record.version if record else t.version,
             reason=reason,
