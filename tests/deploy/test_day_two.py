@@ -136,6 +136,22 @@ def test_a_removed_model_is_named_by_diff_and_status_and_retire_takes_it_down(aw
     assert _json(_run("diff", "--env", "dev", "-o", "json"))["orphans"] == []
 
 
+def test_diff_lists_the_region_once_for_its_stacks_and_its_orphans(aws, portfolio, monkeypatch):
+    from llmdeploy.deploy import actions, engine
+
+    assert _run("deploy", "--env", "dev").exit_code == 0
+    (portfolio / "models" / "text-evaluation.yaml").unlink()
+    monkeypatch.setattr(engine, "BULK_DESCRIBE", 2)  # the examples have 12 stacks
+    listed = []
+    real = actions.all_stacks
+    monkeypatch.setattr(actions, "all_stacks", lambda cfn: listed.append(1) or real(cfn))
+    diff = _run("diff", "--env", "dev", "-o", "json")
+    assert diff.exit_code == 0, diff.output
+    orphans = [o["stack"] for o in _json(diff)["orphans"]]
+    assert orphans == ["llmdeploy-dev-model-text-evaluation"]
+    assert len(listed) == 1  # one DescribeStacks listing served both
+
+
 def test_retire_refuses_a_model_that_served_requests_in_the_last_hour(aws, portfolio):
     assert _run("deploy", "--env", "dev", "sql-generation").exit_code == 0
     boto3.client("cloudwatch", region_name=REGION).put_metric_data(

@@ -385,18 +385,12 @@ def delete(
         time.sleep(poll)
 
 
-def list_stacks(cfn: Any, prefixes: tuple[str, ...]) -> list[StackInfo]:
-    """Live stacks whose names start with one of ``prefixes``, with their tags."""
-    out = []
-    try:
-        for page in cfn.get_paginator("describe_stacks").paginate():
-            for s in page.get("Stacks", []):
-                name = s.get("StackName", "")
-                if name.startswith(prefixes) and s.get("StackStatus") not in (
-                    "DELETE_COMPLETE",
-                    "REVIEW_IN_PROGRESS",
-                ):
-                    out.append(StackInfo.of(s))
-    except AWS_ERRORS as exc:
-        raise LlmdeployError(f"cannot list the stacks: {describe(exc)}") from exc
-    return sorted(out, key=lambda s: s.name)
+def list_stacks(
+    cfn: Any, prefixes: tuple[str, ...], listing: dict[str, StackInfo] | None = None
+) -> list[StackInfo]:
+    """Live stacks whose names start with one of ``prefixes``, with their tags, by name: from
+    ``listing`` (an `all_stacks` this command already made) or a new one."""
+    listing = all_stacks(cfn) if listing is None else listing
+    return sorted(
+        (s for s in listing.values() if s.name.startswith(prefixes)), key=lambda s: s.name
+    )

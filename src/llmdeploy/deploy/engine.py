@@ -73,6 +73,9 @@ class Engine:
         self.assume_yes = assume_yes
         self.confirm = confirm
         self.poll = poll_seconds
+        # The stacks of the region as `diff` listed them (past BULK_DESCRIBE), for the same
+        # command's orphans: a second listing of 1,000 stacks cost it over a second.
+        self.listing: dict[str, StackInfo] | None = None
         self.stopping = threading.Event()
         self.confirm_lock = threading.Lock()
         self.executing: set[str] = set()  # stacks whose change set is executing now
@@ -86,7 +89,7 @@ class Engine:
         and CloudFormation agree that it runs the same template is not read back
         (`deploy/unchanged.py`)."""
         tick = self._counter(len(targets), "compared")
-        live = self._live(targets)
+        live = self.listing = self._live(targets)
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(
                 pool.map(lambda t: tick(self._diff_guarded(t, live, trust_records)), targets)

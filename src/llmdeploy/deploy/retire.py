@@ -48,13 +48,19 @@ class Orphan:
 
 
 def orphans(
-    cfn: Any, names: Names, environment: str, produced: set[str], history: HistoryStore
+    cfn: Any,
+    names: Names,
+    environment: str,
+    produced: set[str],
+    history: HistoryStore,
+    listing: dict[str, StackInfo] | None = None,
 ) -> list[Orphan]:
-    """The environment's stacks that no spec of it produces."""
+    """The environment's stacks that no spec of it produces (among ``listing``, a listing of
+    the region's stacks this command made, or a new one)."""
     model_prefix, endpoint_prefix = f"{names.prefix}-model-", f"{names.prefix}-endpoint-"
     candidates = [
         s
-        for s in actions.list_stacks(cfn, (model_prefix, endpoint_prefix))
+        for s in actions.list_stacks(cfn, (model_prefix, endpoint_prefix), listing)
         if s.name not in produced
     ]
     recorded = None

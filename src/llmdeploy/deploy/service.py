@@ -193,8 +193,13 @@ def produced_stacks(ctx: Context | Records) -> set[str]:
     return {stack for stack, *_ in produced(ctx)}
 
 
-def find_orphans(ctx: Context) -> list[Orphan]:
-    return orphans(ctx.engine.cfn, ctx.names, ctx.env.name, produced_stacks(ctx), ctx.history)
+def find_orphans(ctx: Context, *, fresh: bool = False) -> list[Orphan]:
+    """The stacks no spec produces, from the listing `diff` made if it made one, unless
+    ``fresh`` (before retiring anything: then only a new listing will do)."""
+    listing = None if fresh else ctx.engine.listing
+    return orphans(
+        ctx.engine.cfn, ctx.names, ctx.env.name, produced_stacks(ctx), ctx.history, listing
+    )
 
 
 class _SynthEvents:
@@ -236,7 +241,7 @@ def deploy(
 
 def _prune(ctx: Context) -> list[Retired]:
     """Models first: an orphaned endpoint goes only once nothing is left on it."""
-    found = find_orphans(ctx)
+    found = find_orphans(ctx, fresh=True)
     out = []
     for o in sorted(found, key=lambda o: o.kind != "model"):
         out.append(_retire_orphan(ctx, o.stack, o.kind, o.name))
