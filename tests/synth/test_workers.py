@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from test_adapters import adapter
@@ -175,3 +176,62 @@ def test_a_warm_synth_rewrites_only_the_files_that_changed(portfolio, tmp_path):
     assert "llmdeploy-prod-endpoint-pool.template.json" not in touched
     synthesize(_env(portfolio), tmp_path / "cold")
     assert_same_assembly(tmp_path / "cold", out)
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (Z: a zombie), None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Child processes of ``pid`` that are not zombies: their command lines by pid."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out[int(entry.name)] = cmdline
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_stopped_unused_leaves_no_node_process():
+    warm = workers.Prestarted()
+    node: dict[int, str] = {}
+    deadline = time.monotonic() + 120
+    while not node and time.monotonic() < deadline:  # jsii's Node.js, started by the imports
+        node = {p: c for p, c in _children(warm._process.pid).items() if "node" in c}
+        time.sleep(0.05)
+    assert node, "the worker never started Node.js"
+    warm.stop()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_state(p) not in (None, "Z") for p in node):
+        time.sleep(0.05)
+    assert [p for p in node if _state(p) not in (None, "Z")] == []
+
+
+def test_a_part_the_worker_cannot_take_goes_to_the_pool(portfolio, tmp_path, monkeypatch):
+    # The worker dies between being claimed and being sent its part.
+    monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
+    warm = workers.Prestarted()
+    real_take = warm.take
+
+    def take_then_die() -> bool:
+        taken = real_take()
+        warm._process.kill()
+        warm._process.join()
+        return taken
+
+    monkeypatch.setattr(warm, "take", take_then_die)
+    env = _env(portfolio)
+    synthesize(env, tmp_path / "one", jobs=1)
+    synthesize(env, tmp_path / "two", jobs=2, warm=warm)
+    assert_same_assembly(tmp_path / "one", tmp_path / "two")

@@ -15,11 +15,13 @@ neither. Unused, it is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import io
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import types
 from collections.abc import Sequence
@@ -101,11 +103,10 @@ def build(
         (_pickle(built_from(env, stacks)), stacks, outdir, nag, shown_outdir)
         for (stacks, _), outdir in zip(parts, outdirs, strict=True)
     ]
-    if warm is not None and warm.take():
-        warm.send(*jobs[0])
+    if warm is not None and warm.take() and warm.send(*jobs[0]):
         jobs = jobs[1:]
     else:
-        warm = None
+        warm = None  # not there, or died before it took the part: the pool builds it
     if jobs:
         context = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads
         try:
@@ -149,8 +150,14 @@ class Prestarted:
         self._taken = True
         return True
 
-    def send(self, *job: object) -> None:
-        self._conn.send(job)
+    def send(self, *job: object) -> bool:
+        """Hand over the part; False (and stopped) when the worker is gone."""
+        try:
+            self._conn.send(job)
+        except OSError:
+            self.stop()
+            return False
+        return True
 
     def result(self) -> None:
         """Wait for the part; its failure raised here as the pool's would be."""
@@ -198,7 +205,12 @@ def stop_prestarted() -> None:
 
 def _serve(conn: Connection) -> None:
     """The prestarted worker: import CDK and llmdeploy's stacks (starting the jsii runtime),
-    then build the one part it is sent and answer None, or the error."""
+    then build the one part it is sent and answer None, or the error. Ctrl-C is the
+    command's to handle (it stops this worker): in its own process group, neither this
+    worker nor its Node.js gets the terminal's interrupt, which would only print their
+    tracebacks over the command's message."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import llmdeploy  # noqa: F401  (first: it quiets jsii's banner)
         from llmdeploy.synth import assembly, stacks  # noqa: F401  (stacks starts jsii)
@@ -210,13 +222,13 @@ def _serve(conn: Connection) -> None:
         return
     try:
         _work(*job)
+        answer = None
     except LlmdeployError as exc:
-        conn.send(exc)
-        return
+        answer = exc
     except BaseException as exc:  # anything else, as text: it may not pickle
-        conn.send(LlmdeployError(f"CDK failed in a synth worker: {type(exc).__name__}: {exc}"))
-        return
-    conn.send(None)
+        answer = LlmdeployError(f"CDK failed in a synth worker: {type(exc).__name__}: {exc}")
+    with contextlib.suppress(OSError):  # the command is gone: nobody to tell
+        conn.send(answer)
 
 
 def _pickle(value: object) -> bytes:
