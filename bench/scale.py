@@ -202,12 +202,17 @@ def main() -> None:
                     [root / "models", root / "infra"],
                     "scale",
                     PlainReporter(quiet),
-                    concurrency=8,
+                    # One stack at a time: moto's IAM and CloudFormation backends are not
+                    # thread-safe, and concurrent deploys fail now and then ("dictionary
+                    # changed size during iteration"), leaving half-made stacks behind.
+                    concurrency=1,
                     poll_seconds=0.02,
                     history_root=root / ".llmdeploy/history",
                 )
                 results, _ = service.deploy(ctx)
-            assert all(r.outcome == "deployed" for r in results), results[:3]
+            assert all(r.outcome == "deployed" for r in results), [
+                r for r in results if r.outcome != "deployed"
+            ][:3]
             write_model(root, 7, endpoints, batch=64, version=2)
             after = {
                 "synth warm (one model changed)": [*synth, "--out-dir", "out", *jobs],
