@@ -81,8 +81,8 @@ def test_one_model_and_its_endpoint_from_the_cache(examples_cold, tmp_path):
     assert_same_assembly(cold, tmp_path / "one")
 
 
-@pytest.fixture
-def portfolio(specs):
+def two_pools() -> dict:
+    """The base environment with a second shared endpoint, pool2."""
     env = base_environment()
     env["spec"]["endpoints"].append(
         {
@@ -91,8 +91,18 @@ def portfolio(specs):
             "instances": {"min": 0, "initial": 1, "max": 2},
         }
     )
+    return env
+
+
+def two_pools_portfolio(specs, *more: dict):
+    """m1 and m2 on pool, m3 on pool2, and ``more`` model documents."""
     models = [base_model("m1"), base_model("m2"), mutate(base_model("m3"), spec__endpoint="pool2")]
-    return specs.standard(env, *models)
+    return specs.standard(two_pools(), *models, *more)
+
+
+@pytest.fixture
+def portfolio(specs):
+    return two_pools_portfolio(specs)
 
 
 def _rebuilt(summaries) -> set[str]:
@@ -132,14 +142,7 @@ def test_a_mutated_portfolio_warm_equals_cold(portfolio, tmp_path, change, rebui
     elif change == "remove":
         (portfolio.root / "models/m2.yaml").unlink()
     else:
-        env = base_environment()
-        env["spec"]["endpoints"].append(
-            {
-                "name": "pool2",
-                "instanceType": "ml.g6e.12xlarge",
-                "instances": {"min": 0, "initial": 1, "max": 2},
-            }
-        )
+        env = two_pools()
         if change == "endpoint":  # its stack, its models' and the dashboards
             env["spec"]["endpoints"][0]["instances"]["max"] = 3
         else:  # every stack

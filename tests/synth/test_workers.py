@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from test_adapters import adapter
-from test_cache import assert_same_assembly
+from test_cache import assert_same_assembly, two_pools_portfolio
 from typer.testing import CliRunner
 
-from conftest import base_environment, base_model, mutate
+from conftest import base_model, mutate
 from llmdeploy.cli.main import app
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.synth import workers
@@ -29,16 +29,7 @@ runner = CliRunner()
 @pytest.fixture
 def portfolio(specs):
     """Two models on one endpoint, a third on another; m1 is the base of two adapters."""
-    env = base_environment()
-    env["spec"]["endpoints"].append(
-        {
-            "name": "pool2",
-            "instanceType": "ml.g6e.12xlarge",
-            "instances": {"min": 0, "initial": 1, "max": 2},
-        }
-    )
-    models = [base_model("m1"), base_model("m2"), mutate(base_model("m3"), spec__endpoint="pool2")]
-    return specs.standard(env, *models, adapter("a-lora", "m1"), adapter("b-lora", "m1"))
+    return two_pools_portfolio(specs, adapter("a-lora", "m1"), adapter("b-lora", "m1"))
 
 
 def _env(specs):
