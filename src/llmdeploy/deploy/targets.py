@@ -14,6 +14,7 @@ try:  # the C emitter writes the same YAML five times faster; the Python one whe
     from yaml import CSafeDumper as _Dumper
 except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+
 from llmdeploy.deploy.kinds import StackKind, coerce
 from llmdeploy.plan.resolve import ResolvedEnvironment
 

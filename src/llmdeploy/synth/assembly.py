@@ -89,10 +89,10 @@ def synthesize(
     again; with ``jobs`` above 1, the stacks to build are split over that many worker
     processes (fewer for few stacks: `workers.worker_count`); a ``warm`` worker, started
     while the specs were checked, builds the first part (then or never: it is stopped
-    before this returns). Either way the assembly written
-    is the one a single app writes: the same bytes, its per-stack metadata aside, whose
-    construct traces name the jsii runtime's temporary folder (`synth.pieces`). Where the
-    parts cannot be put together faithfully, one app builds everything.
+    before this returns). Either way the assembly written is the one a single app writes:
+    the same bytes, its per-stack metadata aside, whose construct traces name the jsii
+    runtime's temporary folder (`synth.pieces`). Where the parts cannot be put together
+    faithfully, one app builds everything.
 
     The folder is checked and created before CDK starts; a failure inside CDK (jsii) is a
     `LlmdeployError` naming it, not a traceback. The Node.js process behind CDK ends with this
