@@ -1,4 +1,4 @@
-"""The synth worker started ahead of need (`workers.Prestarted`): it builds the first part
+"""The synth worker started ahead of need (`workers.Worker`): it builds the first part
 with the bytes one app writes, is stopped when nothing needs it (after synthesis, on spec
 errors, when it has died), and its failures are errors, not tracebacks. Also what a worker
 is sent (`layout.built_from`) and the assembly written without touching unchanged files."""
@@ -64,7 +64,7 @@ def test_the_prestarted_worker_builds_the_change_as_one_app_would(portfolio, tmp
     synthesize(_env(portfolio), tmp_path / "out", cache=cache)
     portfolio.write("models/m2.yaml", mutate(base_model("m2"), spec__lmi__maxRollingBatchSize=64))
     env = _env(portfolio)
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     out = synthesize(env, tmp_path / "out", cache=cache, jobs=2, warm=warm)
     assert {s.name for s in out if not s.cached} == {"llmdeploy-prod-model-m2"}
     assert not warm.free()  # used once, then stopped
@@ -77,7 +77,7 @@ def test_a_prestarted_worker_builds_a_part_beside_the_pool(portfolio, tmp_path, 
     monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
     env = _env(portfolio)
     synthesize(env, tmp_path / "one", jobs=1)
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     synthesize(env, tmp_path / "two", jobs=2, warm=warm)
     assert not warm._process.is_alive()
     assert_same_assembly(tmp_path / "one", tmp_path / "two")
@@ -87,7 +87,7 @@ def test_an_unneeded_worker_is_stopped(portfolio, tmp_path):
     cache = SynthCache(tmp_path / "cache")
     env = _env(portfolio)
     synthesize(env, tmp_path / "out", cache=cache)
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     out = synthesize(env, tmp_path / "out", cache=cache, jobs=2, warm=warm)
     assert all(s.cached for s in out)  # nothing to build: the worker was never sent a part
     assert not warm._process.is_alive()
@@ -95,7 +95,7 @@ def test_an_unneeded_worker_is_stopped(portfolio, tmp_path):
 
 
 def test_a_dead_worker_is_passed_over(portfolio, tmp_path):
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     warm._process.kill()
     warm._process.join()
     assert not warm.take()
@@ -104,7 +104,7 @@ def test_a_dead_worker_is_passed_over(portfolio, tmp_path):
 
 
 def test_a_failure_in_the_worker_is_an_error_naming_it(tmp_path):
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     assert warm.take()
     warm.send(b"not a pickle", [], tmp_path / "w0", False, tmp_path)
     with pytest.raises(LlmdeployError, match="CDK failed in a synth worker: UnpicklingError"):
@@ -116,13 +116,13 @@ def test_commands_stop_their_worker_on_spec_errors(portfolio, monkeypatch):
     monkeypatch.chdir(portfolio.root)
     portfolio.write("models/m2.yaml", mutate(base_model("m2"), spec__copies__min=9))
     started = []
-    real = workers.Prestarted.__init__
+    real = workers.Worker.__init__
 
     def spy(self):
         real(self)
         started.append(self)
 
-    monkeypatch.setattr(workers.Prestarted, "__init__", spy)
+    monkeypatch.setattr(workers.Worker, "__init__", spy)
     # As in a command's own process: CDK not imported yet (this test process has it).
     monkeypatch.delitem(sys.modules, "aws_cdk")
     result = runner.invoke(app, ["synth", "--env", "prod", "--jobs", "2"])
@@ -195,7 +195,7 @@ def _children(pid: int) -> dict[int, str]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_worker_stopped_unused_leaves_no_node_process():
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     node: dict[int, str] = {}
     deadline = time.monotonic() + 120
     while not node and time.monotonic() < deadline:  # jsii's Node.js, started by the imports
@@ -212,7 +212,7 @@ def test_a_worker_stopped_unused_leaves_no_node_process():
 def test_a_part_the_worker_cannot_take_goes_to_the_pool(portfolio, tmp_path, monkeypatch):
     # The worker dies between being claimed and being sent its part.
     monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
-    warm = workers.Prestarted()
+    warm = workers.Worker()
     real_take = warm.take
 
     def take_then_die() -> bool:
@@ -226,3 +226,27 @@ def test_a_part_the_worker_cannot_take_goes_to_the_pool(portfolio, tmp_path, mon
     synthesize(env, tmp_path / "one", jobs=1)
     synthesize(env, tmp_path / "two", jobs=2, warm=warm)
     assert_same_assembly(tmp_path / "one", tmp_path / "two")
+
+
+def test_one_failing_part_stops_every_worker(portfolio, tmp_path, monkeypatch):
+    monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
+    real_pickle, pickled = workers._pickle, []
+
+    def second_part_unreadable(value):
+        pickled.append(value)
+        return b"not a pickle" if len(pickled) == 2 else real_pickle(value)
+
+    started = []
+    real_init = workers.Worker.__init__
+
+    def spy(self):
+        real_init(self)
+        started.append(self)
+
+    monkeypatch.setattr(workers, "_pickle", second_part_unreadable)
+    monkeypatch.setattr(workers.Worker, "__init__", spy)
+    with pytest.raises(LlmdeployError, match="CDK failed in a synth worker: UnpicklingError"):
+        synthesize(_env(portfolio), tmp_path / "out", jobs=2)
+    assert len(started) == 2
+    assert all(not w._process.is_alive() for w in started)
+    assert workers._STARTED == []

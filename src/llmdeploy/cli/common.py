@@ -60,7 +60,7 @@ def boundary(fn: F) -> F:
         finally:
             workers = sys.modules.get("llmdeploy.synth.workers")
             if workers is not None:  # a synth worker started for a synthesis that never came
-                workers.stop_prestarted()
+                workers.stop_all()
 
     return wrapper  # type: ignore[return-value]
 
@@ -139,7 +139,7 @@ JobsOption = Annotated[
 
 def synth_settings(no_cache: bool, jobs: int | None) -> Any:
     """What --no-cache and --jobs ask of synthesis (an `llmdeploy.synth.assembly.SynthSettings`),
-    with a worker process started now (`synth.workers.Prestarted`) where --jobs allows a
+    with a worker process started now (`synth.workers.Worker`) where --jobs allows a
     second process: it readies CDK while the command checks the specs. Call it before the
     checks; `boundary` stops the worker if synthesis never takes it."""
     from llmdeploy.synth import workers  # a light import: the worker starts before the rest

@@ -47,12 +47,12 @@ _STACK_FILES = (".template.json", ".metadata.json", ".assets.json")
 class SynthSettings:
     """How a command synthesizes: through the synth cache (`synth.cache`) or not, and in how
     many worker processes (None: the CPU count), with a worker started ahead (`warm`,
-    `workers.Prestarted`) or not."""
+    `workers.Worker`) or not."""
 
     cache: bool = False
     jobs: int | None = 1
     cache_root: Path = DEFAULT_ROOT
-    warm: workers.Prestarted | None = field(default=None, compare=False)
+    warm: workers.Worker | None = field(default=None, compare=False)
 
     def store(self) -> SynthCache | None:
         return SynthCache(self.cache_root) if self.cache else None
@@ -80,7 +80,7 @@ def synthesize(
     progress: Progress | None = None,
     cache: SynthCache | None = None,
     jobs: int = 1,
-    warm: workers.Prestarted | None = None,
+    warm: workers.Worker | None = None,
 ) -> list[StackSummary]:
     """Synthesize the environment's stacks (or the named models and their endpoints) into
     ``outdir``; with ``nag`` also run cdk-nag's AwsSolutions pack (findings fail synth).
@@ -185,7 +185,7 @@ def _assemble(
     cache: SynthCache | None,
     prints: dict[str, str],
     tools: str,
-    warm: workers.Prestarted | None,
+    warm: workers.Worker | None,
 ) -> dict[str, bytes]:
     """Build what is not stored, then write the assembly to ``outdir``: the templates by
     stack name. Raises `Unmergeable` where the parts cannot be put together."""
@@ -227,7 +227,7 @@ def _built(
     outdir: Path,
     nag: bool,
     progress: Progress,
-    warm: workers.Prestarted | None = None,
+    warm: workers.Worker | None = None,
 ) -> list[tuple[Path, list[str]]]:
     """Each part built by CDK into ``work``/w<i>: one part in the ``warm`` worker if it is
     free, else in this process; more parts in worker processes. A failure moves what CDK

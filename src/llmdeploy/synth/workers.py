@@ -7,10 +7,12 @@ the app: a worker that builds a model without its endpoint builds the endpoint t
 "helper", whose pieces are not taken from it). Stacks are split by endpoint, so that few
 helpers are needed.
 
-A command that will synthesize may start one worker before it knows what to build
-(`Prestarted`): while the command loads and checks the specs, that worker imports CDK and
-starts its jsii runtime (1-2 s), so that a stack or two changed among hundreds waits for
-neither. Unused, it is stopped.
+Each worker (`Worker`) is a `spawn` process in a process group of its own, sent one part
+over a pipe: a failure, Ctrl-C or the command's end stops every one, and the terminal's
+interrupt never reaches them or their Node.js. A command that will synthesize may start one
+before it knows what to build (`prestart`): while the command loads and checks the specs,
+that worker imports CDK and starts its jsii runtime (1-2 s), so that a stack or two changed
+among hundreds waits for neither. Unused, it is stopped.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ import signal
 import sys
 import types
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,7 +89,7 @@ def build(
     *,
     nag: bool,
     shown_outdir: Path,
-    warm: Prestarted | None = None,
+    warm: Worker | None = None,
 ) -> list[tuple[Path, list[str]]]:
     """Each part built and synthesized in a worker process of its own, into
     ``folder``/w<i>: (that folder, the stacks to take from it), in the parts' order. With a
@@ -103,30 +103,37 @@ def build(
         (_pickle(built_from(env, stacks)), stacks, outdir, nag, shown_outdir)
         for (stacks, _), outdir in zip(parts, outdirs, strict=True)
     ]
-    if warm is not None and warm.take() and warm.send(*jobs[0]):
-        jobs = jobs[1:]
-    else:
-        warm = None  # not there, or died before it took the part: the pool builds it
-    if jobs:
-        context = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads
-        try:
-            with ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
-                futures = [pool.submit(_work, *job) for job in jobs]
-                for future in futures:
-                    future.result()
-        except BrokenProcessPool as exc:
-            raise LlmdeployError(
-                f"a synth worker process died ({exc}); try again with --jobs 1"
-            ) from None
-    if warm is not None:
-        warm.result()
+    # Every worker is started before any is sent its part: a part larger than the pipe's
+    # buffer waits, in send, for its worker to finish its imports.
+    if warm is None or not warm.take():
+        warm = None
+    running = [warm or _taken(Worker()), *(_taken(Worker()) for _ in jobs[1:])]
+    try:
+        for i, job in enumerate(jobs):
+            if not running[i].send(*job):  # gone before it took the part: a new one takes it
+                running[i] = _taken(Worker())
+                if not running[i].send(*job):
+                    raise LlmdeployError(
+                        "a synth worker process died before it took its part; try again "
+                        "with --jobs 1"
+                    )
+        for worker in running:
+            worker.result()
+    finally:  # a failure, or Ctrl-C: none is left running
+        for worker in running:
+            worker.stop()
     return [(outdir, taken) for outdir, (_, taken) in zip(outdirs, parts, strict=True)]
 
 
-class Prestarted:
-    """One worker process started ahead of need, readying CDK (`_serve`); it builds one part
-    (`build`, `take`), or is stopped unused (`stop`). A daemon: it never outlives the
-    command."""
+def _taken(worker: Worker) -> Worker:
+    worker.take()
+    return worker
+
+
+class Worker:
+    """One worker process: it readies CDK as soon as it starts (`_serve`), then builds one
+    part (`take`, `send`, `result`), or is stopped unused (`stop`). Its own process group,
+    and a daemon: the command's Ctrl-C and exit end it, never the terminal directly."""
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -183,28 +190,28 @@ class Prestarted:
             _STARTED.remove(self)
 
 
-_STARTED: list[Prestarted] = []
+_STARTED: list[Worker] = []  # the workers not stopped yet
 
 
-def prestart(jobs: int | None) -> Prestarted | None:
-    """A `Prestarted` worker when a second process may run (`job_count` above 1 and more
+def prestart(jobs: int | None) -> Worker | None:
+    """A `Worker` started ahead of need when a second process may run (`job_count` above 1 and more
     than one CPU) and CDK does not run in this process yet; None otherwise: on one core it
     would only slow the checks it overlaps, and a process whose jsii runtime is up (a
     program calling llmdeploy as a library, again and again) builds a few stacks sooner
     itself than a new worker starts."""
     if job_count(jobs) < 2 or (os.cpu_count() or 1) < 2 or "aws_cdk" in sys.modules:
         return None
-    return Prestarted()
+    return Worker()
 
 
-def stop_prestarted() -> None:
-    """Stop every prestarted worker still running (the commands' boundary calls this)."""
+def stop_all() -> None:
+    """Stop every worker still running (the commands' boundary calls this)."""
     for warm in list(_STARTED):
         warm.stop()
 
 
 def _serve(conn: Connection) -> None:
-    """The prestarted worker: import CDK and llmdeploy's stacks (starting the jsii runtime),
+    """A worker: import CDK and llmdeploy's stacks (starting the jsii runtime),
     then build the one part it is sent and answer None, or the error. Ctrl-C is the
     command's to handle (it stops this worker): in its own process group, neither this
     worker nor its Node.js gets the terminal's interrupt, which would only print their
