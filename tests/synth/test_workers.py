@@ -73,7 +73,7 @@ def test_the_prestarted_worker_builds_the_change_as_one_app_would(portfolio, tmp
     assert_same_assembly(tmp_path / "cold", tmp_path / "out")
 
 
-def test_a_prestarted_worker_builds_a_part_beside_the_pool(portfolio, tmp_path, monkeypatch):
+def test_the_worker_started_ahead_builds_a_part_beside_a_new_one(portfolio, tmp_path, monkeypatch):
     monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
     env = _env(portfolio)
     synthesize(env, tmp_path / "one", jobs=1)
@@ -209,7 +209,7 @@ def test_a_worker_stopped_unused_leaves_no_node_process():
     assert [p for p in node if _state(p) not in (None, "Z")] == []
 
 
-def test_a_part_the_worker_cannot_take_goes_to_the_pool(portfolio, tmp_path, monkeypatch):
+def test_a_part_the_worker_cannot_take_goes_to_a_new_worker(portfolio, tmp_path, monkeypatch):
     # The worker dies between being claimed and being sent its part.
     monkeypatch.setattr(workers, "MIN_STACKS_PER_WORKER", 1)
     warm = workers.Worker()

@@ -105,10 +105,10 @@ def build(
     ]
     # Every worker is started before any is sent its part: a part larger than the pipe's
     # buffer waits, in send, for its worker to finish its imports.
-    if warm is None or not warm.take():
-        warm = None
-    running = [warm or _taken(Worker()), *(_taken(Worker()) for _ in jobs[1:])]
+    running: list[Worker] = []
     try:
+        running.append(warm if warm is not None and warm.take() else _taken(Worker()))
+        running += [_taken(Worker()) for _ in jobs[1:]]
         for i, job in enumerate(jobs):
             if not running[i].send(*job):  # gone before it took the part: a new one takes it
                 running[i] = _taken(Worker())
@@ -167,10 +167,11 @@ class Worker:
         return True
 
     def result(self) -> None:
-        """Wait for the part; its failure raised here as the pool's would be."""
+        """Wait for the part; its failure raised here."""
         try:
             error = self._conn.recv()
         except (EOFError, OSError):
+            self._process.join(timeout=5)  # for its exit code
             error = LlmdeployError(
                 f"a synth worker process died (exit code {self._process.exitcode}); try again "
                 "with --jobs 1"
@@ -194,10 +195,10 @@ _STARTED: list[Worker] = []  # the workers not stopped yet
 
 
 def prestart(jobs: int | None) -> Worker | None:
-    """A `Worker` started ahead of need when a second process may run (`job_count` above 1 and more
-    than one CPU) and CDK does not run in this process yet; None otherwise: on one core it
-    would only slow the checks it overlaps, and a process whose jsii runtime is up (a
-    program calling llmdeploy as a library, again and again) builds a few stacks sooner
+    """A `Worker` started ahead of need when a second process may run (`job_count` above 1
+    and more than one CPU) and CDK does not run in this process yet; None otherwise: on one
+    core it would only slow the checks it overlaps, and a process whose jsii runtime is up
+    (a program calling llmdeploy as a library, again and again) builds a few stacks sooner
     itself than a new worker starts."""
     if job_count(jobs) < 2 or (os.cpu_count() or 1) < 2 or "aws_cdk" in sys.modules:
         return None
