@@ -89,7 +89,7 @@ def built_from(env: ResolvedEnvironment, stacks: Sequence[PlannedStack]) -> Reso
     adapters, since a base's stack grants its role read on its adapters' weights and an
     adapter's stack names its base. Dashboards, or a kind this does not know, read every
     model: then the whole environment. Linking the part's adapters again gives each model
-    what it has in ``env`` (tests/synth/test_cache.py compares the bytes)."""
+    what it has in ``env`` (tests/synth/test_workers.py checks it, and the bytes)."""
     if any(p.kind not in ("endpoint", "model", "dedicated", "adapter") for p in stacks):
         return env
     by_name = {m.name: m for m in env.models}
