@@ -209,7 +209,8 @@ def fingerprints(
         elif p.kind in ("model", "dedicated"):
             m = models[p.subject]
             # A base's role may read exactly its adapters' weights: each adapter is an input.
-            adapters = [_model(models[a]) if a in models else a for a in m.adapters]
+            # (`m.adapters` names linked adapters only: each is in the environment.)
+            adapters = [_model(models[a]) for a in m.adapters]
             inputs |= common | {"model": _model(m), "adapters": adapters}
         elif p.kind == "adapter":
             # Its template names the base's component and the base's endpoint, which the
