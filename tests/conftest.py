@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,31 @@ def portfolio(tmp_path, monkeypatch) -> Path:
         env.write_text(text)
     monkeypatch.chdir(root)
     return root
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    state: str  # Z: a zombie, ended but not yet reaped
+    cmdline: str
+    environ: bytes  # empty where it cannot be read
+
+
+def processes() -> list[Process]:
+    """Every process in /proc, as it is now (tests that no Node.js or worker is left)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # ended meanwhile
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            environ = b""
+        out.append(Process(int(entry.name), int(fields[1]), fields[0], cmdline, environ))
+    return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, base_environment, mutate
+from conftest import REPO, base_environment, mutate, processes
 from llmdeploy.cli.main import app
 
 runner = CliRunner()
@@ -63,19 +63,8 @@ def _one_line_error(result, *needles: str) -> None:
 
 def _live_processes_with(marker: str) -> list[str]:
     """Processes still running (not zombies) whose environment holds ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if f"LLMDEPLOY_TEST_MARKER={marker}".encode() in environ and state != "Z":
-            found.append(f"{entry.name} {cmdline}")
-    return found
+    tag = f"LLMDEPLOY_TEST_MARKER={marker}".encode()
+    return [f"{p.pid} {p.cmdline}" for p in processes() if tag in p.environ and p.state != "Z"]
 
 
 # --- spec folders and files ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ there (`pieces.comparable_metadata`)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -81,16 +82,17 @@ def test_one_model_and_its_endpoint_from_the_cache(examples_cold, tmp_path):
     assert_same_assembly(cold, tmp_path / "one")
 
 
+POOL2 = {
+    "name": "pool2",
+    "instanceType": "ml.g6e.12xlarge",
+    "instances": {"min": 0, "initial": 1, "max": 2},
+}
+
+
 def two_pools() -> dict:
     """The base environment with a second shared endpoint, pool2."""
     env = base_environment()
-    env["spec"]["endpoints"].append(
-        {
-            "name": "pool2",
-            "instanceType": "ml.g6e.12xlarge",
-            "instances": {"min": 0, "initial": 1, "max": 2},
-        }
-    )
+    env["spec"]["endpoints"].append(copy.deepcopy(POOL2))
     return env
 
 

@@ -5,9 +5,9 @@ warm (from a cache holding the portfolio before it) and cold, byte for byte."""
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from test_adapters import adapter
-from test_cache import assert_same_assembly
+from test_cache import POOL2, assert_same_assembly
 
 from conftest import Specs, base_environment, base_model, mutate
 from llmdeploy.plan.resolve import ResolvedEnvironment
@@ -25,10 +25,6 @@ from llmdeploy.synth.cache import SynthCache
 from llmdeploy.synth.pieces import comparable_metadata
 
 # --- the toolchain -----------------------------------------------------------------------------
-
-
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _loaded_jsii_distributions() -> set[str]:
@@ -78,7 +74,8 @@ def test_the_toolchain_moves_with_every_jsii_bundle_cdk_loads(monkeypatch):
 
         def other(asked: str, name: str = name):
             dist = real(asked)
-            return _OtherBuild(dist) if _normalized(asked) == _normalized(name) else dist
+            same = fingerprint._normalized(asked) == fingerprint._normalized(name)
+            return _OtherBuild(dist) if same else dist
 
         with monkeypatch.context() as m:
             m.setattr(importlib.metadata, "distribution", other)
@@ -105,6 +102,8 @@ def test_the_toolchain_moves_with_what_cdk_reads_besides_the_specs(monkeypatch):
 ENV = "infra/prod.yaml"
 M1, M2, D1, ADAPTER = "models/m1.yaml", "models/m2.yaml", "models/d1.yaml", "models/a-lora.yaml"
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# A dedicated endpoint's shape: d1's, and m2's when it becomes dedicated.
+DEDICATED = {"instanceType": "ml.g6e.2xlarge", "instances": {"min": 1, "initial": 1, "max": 2}}
 SCHEDULE = {"cron": "0 8 ? * MON-FRI *", "timezone": "Europe/Paris", "min": 1, "max": 2}
 
 
@@ -126,10 +125,7 @@ def _documents() -> dict[str, dict[str, Any]]:
         spec__endpoint=None,
         spec__resources=None,
         spec__copies=None,
-        spec__dedicated={
-            "instanceType": "ml.g6e.2xlarge",
-            "instances": {"min": 1, "initial": 1, "max": 2},
-        },
+        spec__dedicated=DEDICATED,
     )
     return {
         ENV: env,
@@ -141,11 +137,6 @@ def _documents() -> dict[str, dict[str, Any]]:
 
 
 Edit = Callable[[dict[str, dict[str, Any]]], None]
-POOL2 = {
-    "name": "pool2",
-    "instanceType": "ml.g6e.12xlarge",
-    "instances": {"min": 0, "initial": 1, "max": 2},
-}
 
 
 def edit(file: str, **changes: Any) -> Edit:
@@ -170,7 +161,7 @@ def rename(old: str, new: str) -> Edit:
 
 
 def add_pool2(docs: dict[str, dict[str, Any]]) -> None:
-    docs[ENV]["spec"]["endpoints"].append(POOL2)
+    docs[ENV]["spec"]["endpoints"].append(copy.deepcopy(POOL2))
 
 
 def swap_endpoints(docs: dict[str, dict[str, Any]]) -> None:
@@ -358,10 +349,7 @@ CASES = [
             spec__resources=None,
             spec__copies=None,
             spec__autoscaling__schedule=None,
-            spec__dedicated={
-                "instanceType": "ml.g6e.2xlarge",
-                "instances": {"min": 1, "initial": 1, "max": 2},
-            },
+            spec__dedicated=DEDICATED,
         ),
     ),
     _case("model added", {"m3", "dashboards"}, add("models/m3.yaml", base_model("m3"))),

@@ -15,7 +15,7 @@ from test_adapters import adapter
 from test_cache import assert_same_assembly, two_pools_portfolio
 from typer.testing import CliRunner
 
-from conftest import base_model, mutate
+from conftest import base_model, mutate, processes
 from llmdeploy.cli.main import app
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.synth import workers
@@ -169,44 +169,29 @@ def test_a_warm_synth_rewrites_only_the_files_that_changed(portfolio, tmp_path):
     assert_same_assembly(tmp_path / "cold", out)
 
 
-def _state(pid: int) -> str | None:
-    """A process's state letter (Z: a zombie), None when it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def _children(pid: int) -> dict[int, str]:
-    """Child processes of ``pid`` that are not zombies: their command lines by pid."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out[int(entry.name)] = cmdline
-    return out
+def _running(pids) -> list[int]:
+    """Those of ``pids`` still running (neither gone nor zombies)."""
+    return [p.pid for p in processes() if p.pid in pids and p.state != "Z"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_worker_stopped_unused_leaves_no_node_process():
     warm = workers.Worker()
-    node: dict[int, str] = {}
+    node: set[int] = set()
     deadline = time.monotonic() + 120
     while not node and time.monotonic() < deadline:  # jsii's Node.js, started by the imports
-        node = {p: c for p, c in _children(warm._process.pid).items() if "node" in c}
+        node = {
+            p.pid
+            for p in processes()
+            if p.ppid == warm._process.pid and p.state != "Z" and "node" in p.cmdline
+        }
         time.sleep(0.05)
     assert node, "the worker never started Node.js"
     warm.stop()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_state(p) not in (None, "Z") for p in node):
+    while time.monotonic() < deadline and _running(node):
         time.sleep(0.05)
-    assert [p for p in node if _state(p) not in (None, "Z")] == []
+    assert _running(node) == []
 
 
 def test_a_part_the_worker_cannot_take_goes_to_a_new_worker(portfolio, tmp_path, monkeypatch):
